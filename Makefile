@@ -1,0 +1,38 @@
+# The two commands a user needs: `make up` and `make test`. Each installs what it needs first
+# (idempotently; stamps under .cache/ make reruns fast).
+SHELL := /bin/bash
+PY := .venv/bin/python
+
+.PHONY: up test bench lint deps deps-system deps-python deps-web deps-k8s clean
+
+up: deps-system deps-python deps-web
+	$(PY) -m hemisphere.cli.main up
+
+test: deps-system deps-python deps-web deps-k8s
+	scripts/test.sh
+
+bench: deps-system deps-python deps-web deps-k8s
+	$(PY) -m bench
+
+lint: deps-python
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+deps: deps-system deps-python deps-web deps-k8s
+
+deps-system:
+	scripts/deps-system.sh
+
+deps-python:
+	scripts/deps-python.sh
+
+deps-web:
+	scripts/deps-web.sh
+
+deps-k8s:
+	scripts/deps-k8s.sh
+
+clean:
+	rm -rf .venv .cache node_modules

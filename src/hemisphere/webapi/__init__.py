@@ -1,0 +1,1 @@
+"""Web commons shared by the console and dc roles: error envelope, auth dependencies."""
