@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PACKAGES=(bubblewrap util-linux procps iproute2 git zstd postgresql-15 docker-registry skopeo umoci
-          chromium etcd-server kubernetes-client)
+          chromium etcd-server)
 stamp_dir=.cache/stamps
 mkdir -p "$stamp_dir"
 stamp="$stamp_dir/system-$(printf '%s\n' "${PACKAGES[@]}" | sha256sum | cut -c1-16)"

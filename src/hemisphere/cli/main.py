@@ -11,6 +11,8 @@ import typer
 
 _COMMAND_MODULES = (
     "hemisphere.cli.serve",
+    "hemisphere.cli.client",
+    "hemisphere.cli.bundle",
 )
 
 app = typer.Typer(

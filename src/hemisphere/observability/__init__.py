@@ -1,1 +1,1 @@
-"""observability."""
+"""Metrics, structured logs and the audit trail."""

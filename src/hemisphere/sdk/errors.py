@@ -32,7 +32,9 @@ class ApiError(HemisphereError):
 
     status: int = 500
 
-    def __init__(self, status: int, title: str, detail: str | None = None, trace_id: str = "") -> None:
+    def __init__(
+        self, status: int, title: str, detail: str | None = None, trace_id: str = ""
+    ) -> None:
         self.status = status
         self.title = title
         self.detail = detail

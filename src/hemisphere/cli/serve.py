@@ -1,0 +1,131 @@
+"""`hemisphere up` (the embedded default) and `hemisphere serve console|dc` (roles apart)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from hemisphere.config import Settings
+from hemisphere.console.bootstrap import format_first_admin
+from hemisphere.observability.logs import configure as configure_logs
+from hemisphere.server import Roles, build_app
+from hemisphere.server.app import Started
+
+out = Console(stderr=False, highlight=False)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where the database, secret key and workspaces live.",
+                 envvar="HEMISPHERE_DATA_DIR"),
+]  # fmt: skip
+Port = Annotated[int | None, typer.Option("--port", help="HTTP port.", envvar="HEMISPHERE_PORT")]
+Host = Annotated[
+    str | None, typer.Option("--host", help="Listen address.", envvar="HEMISPHERE_HOST")
+]
+DbUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="sqlite:///path or postgresql://user:pw@host/db",
+                 envvar="HEMISPHERE_DATABASE_URL"),
+]  # fmt: skip
+
+
+def _serve(settings: Settings, roles: Roles, *, banner: bool) -> None:
+    configure_logs(settings.log_level)
+    started = Started()
+    app = build_app(settings, roles, started=started)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started and banner:
+            _print_banner(settings, started)
+        await task
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    if not server.started:
+        raise typer.Exit(1)
+
+
+def _print_banner(settings: Settings, started: Started) -> None:
+    out.print(f"\n[bold green]Hemisphere is running[/] on {settings.public_url}")
+    if started.first_admin is not None:
+        out.print(format_first_admin(started.first_admin), markup=False)
+        out.print(
+            f"(also in {settings.first_admin_file}; delete that file once you have stored them)"
+        )
+    else:
+        out.print(
+            f"First admin credentials file {settings.first_admin_file} was removed; "
+            "log in with the password you stored."
+        )
+    out.print(f"Data lives in {settings.data_dir} (database: {settings.database_url})")
+    out.print(f"API docs: {settings.public_url}/api/docs — press Ctrl-C to stop.\n")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def up(data_dir: DataDir = None, port: Port = None, host: Host = None) -> None:
+        """Run the whole platform on this machine (console + one data center, SQLite, local
+        sandboxes) and print the first admin's credentials."""
+        settings = Settings().with_(data_dir=data_dir, port=port, host=host)
+        if port is not None:
+            settings = settings.with_(
+                public_url=f"http://localhost:{port}", preview_domain=f"localhost:{port}"
+            )
+        _serve(settings, Roles(console=True, dc=True), banner=True)
+
+    serve = typer.Typer(help="Run one role of a multi-process installation.", no_args_is_help=True)
+    app.add_typer(serve, name="serve")
+
+    @serve.command("console")
+    def serve_console(
+        data_dir: DataDir = None, port: Port = None, host: Host = None, database_url: DbUrl = None
+    ) -> None:
+        """The Management Console: identity, data-center registry, audit."""
+        settings = Settings().with_(
+            data_dir=data_dir, port=port, host=host, database_url=database_url
+        )
+        _serve(settings, Roles(console=True, dc=False), banner=True)
+
+    @serve.command("dc")
+    def serve_dc(
+        datacenter: Annotated[int, typer.Option("--datacenter", help="This data center's id.")],
+        data_dir: DataDir = None,
+        port: Port = None,
+        host: Host = None,
+        database_url: DbUrl = None,
+        keep_sandboxes: Annotated[
+            bool, typer.Option(help="Leave workspaces running when this process exits.")
+        ] = False,
+    ) -> None:
+        """The data-center services: workspace API, reconciler and runtime."""
+        settings = Settings().with_(
+            data_dir=data_dir,
+            port=port,
+            host=host,
+            database_url=database_url,
+            datacenter_id=datacenter,
+        )
+        _serve(
+            settings,
+            Roles(console=False, dc=True, stop_sandboxes_on_exit=not keep_sandboxes),
+            banner=False,
+        )

@@ -1,0 +1,186 @@
+"""The relational schema. Changing it means adding an Alembic revision in db/migrations/versions.
+
+Ids are integers (the Codesphere wire contract), except organizations (UUID strings).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_cluster_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrgMembership(Base):
+    __tablename__ = "org_memberships"
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[int] = mapped_column(Integer)  # 0 admin, 1 member
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("organization_id", "name", name="uq_team_org_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    default_datacenter_id: Mapped[int] = mapped_column(ForeignKey("datacenters.id"))
+    description: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamMembership(Base):
+    __tablename__ = "team_memberships"
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[int] = mapped_column(Integer)  # 0 admin, 1 member (Codesphere values)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="api")  # api | session
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Datacenter(Base):
+    __tablename__ = "datacenters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    city: Mapped[str] = mapped_column(String(100))
+    country_code: Mapped[str] = mapped_column(String(2))
+    domain: Mapped[str] = mapped_column(String(253))
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(50), unique=True)
+    cpu: Mapped[float] = mapped_column(Float)  # cores
+    ram_mib: Mapped[int] = mapped_column(Integer)
+    storage_mib: Mapped[int] = mapped_column(Integer)
+    temp_storage_mib: Mapped[int] = mapped_column(Integer)
+    pids_max: Mapped[int] = mapped_column(Integer, default=512)
+    price_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    max_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    on_demand: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BaseImage(Base):
+    __tablename__ = "base_images"
+    id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    supported_until: Mapped[datetime] = mapped_column()
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+    __table_args__ = (
+        UniqueConstraint("team_id", "name", name="uq_workspace_team_name"),
+        Index("ix_workspaces_dc_state", "datacenter_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    datacenter_id: Mapped[int] = mapped_column(ForeignKey("datacenters.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(63))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    base_image: Mapped[str] = mapped_column(String(50))
+    is_private_repo: Mapped[bool] = mapped_column(Boolean, default=False)
+    replicas: Mapped[int] = mapped_column(Integer, default=1)  # desired: 0 stopped, >=1 running
+    restricted: Mapped[bool] = mapped_column(Boolean, default=True)
+    git_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    git_ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    initial_branch: Mapped[str | None] = mapped_column(String(255), default=None)
+    source_workspace_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    welcome_message: Mapped[str | None] = mapped_column(String(1000), default=None)
+    vpn_config: Mapped[str | None] = mapped_column(String(100), default=None)
+    storage_mib: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Observed/lifecycle state written by the reconciler (and by the API for transitions).
+    state: Mapped[str] = mapped_column(String(16), default="stopped")
+    state_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    provisioned: Mapped[bool] = mapped_column(Boolean, default=False)
+    storage_used_mib: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WorkspaceEnvVar(Base):
+    __tablename__ = "workspace_env_vars"
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    actor_email: Mapped[str | None] = mapped_column(String(254), default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    team_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    trace_id: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -1,0 +1,81 @@
+"""The dc role for one data center: workspace API, reconciler and runtime.
+
+It reaches identity only through an `IdentityReader` handed in by whoever composes the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import contextlib
+import logging
+
+from fastapi import FastAPI
+
+from hemisphere.config import Settings
+from hemisphere.db.engine import Database
+from hemisphere.db.sealing import Sealer
+from hemisphere.dc import api
+from hemisphere.identity.principal import IdentityReader
+from hemisphere.workspaces.reconciler import WorkspaceReconciler
+from hemisphere.workspaces.runtime.base import WorkspaceRuntime
+from hemisphere.workspaces.service import WorkspaceService
+
+log = logging.getLogger("hemisphere.dc")
+
+
+def make_runtime(settings: Settings) -> WorkspaceRuntime:
+    """Pick the runtime backend by configuration."""
+    if settings.runtime == "local":
+        from hemisphere.workspaces.runtime.local import LocalRuntime
+
+        # One cgroup subtree per data directory, so two installations (or test runs) on one
+        # host never share limits or kill each other's sandboxes.
+        tag = hashlib.sha256(str(settings.workspaces_dir.resolve()).encode()).hexdigest()[:10]
+        return LocalRuntime(settings.workspaces_dir, cgroup_parent=f"hemisphere-{tag}")
+    raise ValueError(
+        f"unknown runtime {settings.runtime!r} (HEMISPHERE_RUNTIME): use 'local' or 'kubernetes'"
+    )
+
+
+class DcRole:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        identity: IdentityReader,
+        runtime: WorkspaceRuntime,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        service = WorkspaceService(
+            identity, Sealer.from_key_file(settings.secret_key_file), settings.datacenter_id
+        )
+        self.reconciler = WorkspaceReconciler(
+            db, runtime, service, interval_s=settings.reconcile_interval_s
+        )
+        self.context = api.DcContext(
+            service=service,
+            runtime=runtime,
+            reconciler=self.reconciler,
+            preview_domain=settings.preview_domain,
+            exec_timeout_s=settings.exec_timeout_s,
+            public_scheme=settings.public_url.split("://", 1)[0],
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def mount(self, app: FastAPI) -> None:
+        app.state.dc = self.context
+        app.include_router(api.router)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.reconciler.run(), name="workspace-reconciler")
+
+    async def stop(self, *, stop_sandboxes: bool) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if stop_sandboxes:
+            log.info("stopping running workspaces (they restart with the platform)")
+            await self.reconciler.stop_all_sandboxes()

@@ -1,0 +1,322 @@
+"""Wire models of the public API: Codesphere-compatible field names (camelCase) and types.
+
+Shared by the server (response/request schemas), the typed client, the CLI, the UI and the tests.
+Request models forbid unknown fields, so a typo is a 400 naming the field instead of a silently
+ignored value.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _workspace_name(v: str) -> str:
+    if not _NAME.match(v):
+        raise ValueError(
+            "must be 1-63 lower-case letters, digits or '-', starting and ending with a letter "
+            "or digit (it becomes part of the preview host name)"
+        )
+    return v
+
+
+def _env_name(v: str) -> str:
+    if not _ENV_NAME.match(v):
+        raise ValueError("must start with a letter or '_' and contain only letters, digits and '_'")
+    return v
+
+
+def _git_url(v: str) -> str:
+    if not re.match(r"^https?://[^\s]+$", v):
+        raise ValueError("must be an http:// or https:// URL")
+    return v
+
+
+WorkspaceName = Annotated[str, AfterValidator(_workspace_name)]
+EnvName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_env_name)]
+GitUrl = Annotated[str, Field(max_length=2048), AfterValidator(_git_url)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+class Problem(Response):
+    status: int
+    title: str
+    detail: str | None = None
+    traceId: str
+
+
+# ---- auth -----------------------------------------------------------------------------------
+
+
+class LoginRequest(Request):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    tokenName: str = Field(default="cli", max_length=100)
+
+
+class TokenCreated(Response):
+    id: int
+    name: str
+    token: str
+    userId: int
+
+
+class TokenCreate(Request):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenInfo(Response):
+    id: int
+    name: str
+    prefix: str
+    createdAt: datetime
+    lastUsedAt: datetime | None = None
+
+
+class Me(Response):
+    id: int
+    email: str
+    name: str
+    isClusterAdmin: bool
+
+
+# ---- users (admin) ---------------------------------------------------------------------------
+
+
+class UserCreate(Request):
+    email: str = Field(min_length=3, max_length=254)
+    name: str = Field(default="", max_length=100)
+    password: str = Field(min_length=8, max_length=1024)
+    isClusterAdmin: bool = False
+
+
+class UserUpdate(Request):
+    disabled: bool | None = None
+    isClusterAdmin: bool | None = None
+
+
+class UserInfo(Response):
+    id: int
+    email: str
+    name: str
+    isClusterAdmin: bool
+    disabled: bool
+    createdAt: datetime
+
+
+# ---- organizations and teams ---------------------------------------------------------------
+
+
+class Organization(Response):
+    id: str
+    name: str
+    createdAt: datetime
+
+
+class OrganizationCreate(Request):
+    name: str = Field(min_length=1, max_length=100)
+    adminEmail: str = Field(min_length=3, max_length=254)
+
+
+class TeamCreate(Request):
+    name: str = Field(min_length=1, max_length=100)
+    dc: int
+    organizationId: str | None = None
+
+
+class Team(Response):
+    id: int
+    defaultDataCenterId: int
+    name: str
+    description: str | None = None
+    avatarId: str | None = None
+    avatarUrl: str | None = None
+    isFirst: bool = False
+    organizationId: str | None = None
+
+
+class ListTeam(Team):
+    role: int
+
+
+class TeamMember(Response):
+    userId: int
+    teamId: int
+    role: int
+    pending: bool = False
+    createdAt: datetime
+    name: str | None = None
+    email: str | None = None
+    avatarUrl: str | None = None
+
+
+class MemberAdd(Request):
+    userEmail: str = Field(min_length=3, max_length=254)
+    role: int
+
+
+class RoleUpdate(Request):
+    role: int
+
+
+# ---- metadata --------------------------------------------------------------------------------
+
+
+class Datacenter(Response):
+    id: int
+    name: str
+    city: str
+    countryCode: str
+
+
+class PlanCharacteristics(Response):
+    id: int
+    CPU: float
+    GPU: float
+    RAM: int
+    SSD: int
+    TempStorage: int
+    onDemand: bool
+
+
+class WorkspacePlan(Response):
+    id: int
+    priceUsd: float
+    title: str
+    deprecated: bool
+    maxReplicas: int
+    characteristics: PlanCharacteristics
+
+
+class BaseImage(Response):
+    id: str
+    name: str
+    supportedUntil: datetime
+
+
+# ---- workspaces ------------------------------------------------------------------------------
+
+
+class EnvVar(Request):
+    name: EnvName
+    value: str = Field(max_length=65536)
+
+
+class WorkspaceCreate(Request):
+    teamId: int
+    name: WorkspaceName
+    planId: int
+    isPrivateRepo: bool
+    replicas: int = Field(ge=0, le=1)
+    baseImage: str | None = None
+    gitUrl: GitUrl | None = None
+    gitRef: str | None = Field(default=None, max_length=255)
+    initialBranch: str | None = Field(default=None, max_length=255)
+    cloneDepth: int | None = Field(default=None, ge=1)
+    sourceWorkspaceId: int | None = None
+    welcomeMessage: str | None = Field(default=None, max_length=1000)
+    vpnConfig: str | None = Field(default=None, max_length=100)
+    restricted: bool | None = None
+    env: list[EnvVar] | None = Field(default=None, max_length=500)
+    storageMib: int | None = Field(default=None, ge=1)
+    sharedVaultName: str | None = None
+    dataCenterId: int | None = None  # extension: defaults to the team's data center
+
+
+class WorkspaceUpdate(Request):
+    planId: int | None = None
+    baseImage: str | None = None
+    name: WorkspaceName | None = None
+    replicas: int | None = Field(default=None, ge=0, le=1)
+    vpnConfig: str | None = None
+    restricted: bool | None = None
+    storageMib: int | None = Field(default=None, ge=1)
+    sharedVaultName: str | None = None
+
+
+class Workspace(Response):
+    id: int
+    teamId: int
+    name: str
+    planId: int
+    isPrivateRepo: bool
+    replicas: int
+    dataCenterId: int
+    userId: int
+    gitUrl: str | None
+    initialBranch: str | None
+    sourceWorkspaceId: int | None
+    welcomeMessage: str | None
+    vpnConfig: str | None
+    restricted: bool
+    collectTraces: bool = False
+    persistentLogs: bool = False
+    createdAt: datetime
+    baseImage: str | None = None
+    devDomain: str | None = None
+    # Extensions (not in Codesphere's schema; clients ignore unknown fields).
+    state: str = "stopped"
+    stateReason: str | None = None
+    storageUsedMib: int = 0
+
+
+class WorkspaceStatus(Response):
+    isRunning: bool
+    state: str = "stopped"
+    reason: str | None = None
+
+
+class ExecuteRequest(Request):
+    command: str = Field(min_length=1, max_length=65536)
+    workingDir: str | None = Field(default=None, max_length=4096)
+    env: dict[str, str] | None = None
+
+
+class ExecuteResponse(Response):
+    command: str
+    workingDir: str
+    output: str
+    error: str
+    exitCode: int
+    timedOut: bool = False
+
+
+class GitHead(Response):
+    head: str
+
+
+class Port(Response):
+    port: int
+    url: str
+
+
+# ---- audit -----------------------------------------------------------------------------------
+
+
+class AuditEntry(Response):
+    id: int
+    at: datetime
+    actorUserId: int | None
+    actorEmail: str | None
+    action: str
+    targetType: str
+    targetId: str | None
+    teamId: int | None
+    detail: dict[str, object]
+    traceId: str | None

@@ -1,0 +1,107 @@
+"""One process, one or more roles (ARCHITECTURE §2): `up` runs console + dc together on SQLite;
+`serve console` and `serve dc` run them apart against a shared database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from hemisphere.config import Settings
+from hemisphere.console.app import mount_console
+from hemisphere.console.bootstrap import (
+    FirstAdmin,
+    ensure_catalog,
+    ensure_datacenter,
+    ensure_first_admin,
+)
+from hemisphere.db.engine import Database
+from hemisphere.db.models import Datacenter
+from hemisphere.db.migrate import upgrade_to_head
+from hemisphere.dc.app import DcRole, make_runtime
+from hemisphere.identity.reader import DatabaseIdentity
+from hemisphere.webapi.app import create_app
+from hemisphere.workspaces.runtime.base import WorkspaceRuntime
+
+log = logging.getLogger("hemisphere.server")
+
+
+@dataclass(frozen=True)
+class Roles:
+    console: bool = True
+    dc: bool = True
+    stop_sandboxes_on_exit: bool = True
+
+
+@dataclass
+class Started:
+    """What start-up produced, for the CLI to print."""
+
+    first_admin: FirstAdmin | None = None
+
+
+def build_app(
+    settings: Settings,
+    roles: Roles = Roles(),
+    *,
+    runtime: WorkspaceRuntime | None = None,
+    started: Started | None = None,
+) -> FastAPI:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    started = started if started is not None else Started()
+    dc_role: DcRole | None = None
+
+    async def db_ready() -> str | None:
+        try:
+            async with db.session() as s:
+                await s.execute(text("SELECT 1"))
+        except Exception as exc:
+            return f"metadata store unreachable ({type(exc).__name__})"
+        return None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(upgrade_to_head, settings.database_url)
+        async with db.transaction() as s:
+            if roles.console or await s.get(Datacenter, settings.datacenter_id) is None:
+                await ensure_datacenter(
+                    s,
+                    settings.datacenter_id,
+                    name="local" if settings.datacenter_id == 1 else f"dc-{settings.datacenter_id}",
+                    city="Localhost",
+                    country_code="DE",
+                    domain=settings.preview_domain,
+                )
+            if roles.console:
+                await ensure_catalog(s)
+                started.first_admin = await ensure_first_admin(s, settings.first_admin_file)
+        if dc_role is not None:
+            await dc_role.start()
+        try:
+            yield
+        finally:
+            if dc_role is not None:
+                await dc_role.stop(stop_sandboxes=roles.stop_sandboxes_on_exit)
+            await db.dispose()
+
+    app = create_app(
+        title="Hemisphere API",
+        max_body_bytes=settings.max_body_bytes,
+        ready_checks=[db_ready],
+        lifespan=lifespan,
+    )
+    app.state.db = db
+    app.state.identity = DatabaseIdentity(db)
+    if roles.console:
+        mount_console(app, db)
+    if roles.dc:
+        dc_role = DcRole(settings, db, app.state.identity, runtime or make_runtime(settings))
+        dc_role.mount(app)
+    app.state.started = started
+    return app

@@ -1,0 +1,137 @@
+"""The HTTP skeleton both roles share: trace IDs, body-size limit, metrics, request logs,
+health endpoints and the error envelope. Roles add their routers on top."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hemisphere import __version__
+from hemisphere.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
+from hemisphere.webapi import problems
+
+log = logging.getLogger("hemisphere.http")
+
+ReadyCheck = Callable[[], Awaitable[str | None]]
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(scope, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return msg
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        request = Request(scope)
+        resp = problems.problem(
+            request, 413, f"request body larger than {self.limit} bytes; send less data"
+        )
+        await resp(scope, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(
+    *, title: str, max_body_bytes: int, ready_checks: list[ReadyCheck], **kw: Any
+) -> FastAPI:
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        **kw,
+    )
+    problems.install(app)
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        trace_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        if len(trace_id) > 64 or not trace_id.replace("-", "").isalnum():
+            trace_id = uuid.uuid4().hex
+        request.state.trace_id = trace_id
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-Id"] = trace_id
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            HTTP_REQUESTS.labels(request.method, template, str(status)).inc()
+            HTTP_LATENCY.labels(request.method, template).observe(elapsed)
+            principal = getattr(request.state, "principal", None)
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": template,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "trace_id": trace_id,
+                    "user_id": getattr(principal, "user_id", None),
+                },
+            )
+
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        failures = [msg for check in ready_checks if (msg := await check())]
+        if failures:
+            return JSONResponse({"status": "unavailable", "problems": failures}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,289 @@
+"""Workspace use cases for one data center: create, read, change, delete, env vars.
+
+Authorization asks the `IdentityReader` (team membership); a workspace in a team the caller is
+not in is reported exactly like a missing one. Lifecycle changes only write desired state; the
+reconciler does the work. Callers own the transaction and poke the reconciler after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hemisphere.db.models import BaseImage, Datacenter, Plan, Workspace, WorkspaceEnvVar
+from hemisphere.db.sealing import Sealer
+from hemisphere.identity.principal import IdentityReader, Principal
+from hemisphere.workspaces.errors import (
+    InvalidWorkspaceInput,
+    WorkspaceBusy,
+    WorkspaceConflict,
+    WorkspaceNotFound,
+    WorkspaceNotRunningError,
+)
+from hemisphere.workspaces.runtime.base import SandboxSpec
+from hemisphere.workspaces.states import State
+
+DEFAULT_PLAN_ID = 8
+DEFAULT_BASE_IMAGE = "ubuntu-24.04"
+
+
+@dataclass(frozen=True)
+class NewWorkspace:
+    team_id: int
+    name: str
+    plan_id: int
+    is_private_repo: bool
+    replicas: int
+    base_image: str | None = None
+    git_url: str | None = None
+    git_ref: str | None = None
+    initial_branch: str | None = None
+    source_workspace_id: int | None = None
+    welcome_message: str | None = None
+    vpn_config: str | None = None
+    restricted: bool | None = None
+    env: Sequence[tuple[str, str]] = ()
+    storage_mib: int | None = None
+    datacenter_id: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkspaceChange:
+    plan_id: int | None = None
+    base_image: str | None = None
+    name: str | None = None
+    replicas: int | None = None
+    restricted: bool | None = None
+    storage_mib: int | None = None
+    vpn_config: str | None = None
+    vpn_config_set: bool = False
+
+
+class WorkspaceService:
+    """Use cases bound to one data center."""
+
+    def __init__(self, identity: IdentityReader, sealer: Sealer, datacenter_id: int) -> None:
+        self.identity = identity
+        self.sealer = sealer
+        self.datacenter_id = datacenter_id
+
+    # ---- reads --------------------------------------------------------------------------
+
+    async def require_member(self, caller: Principal, team_id: int) -> None:
+        if caller.is_cluster_admin:
+            return
+        if await self.identity.team_role(caller.user_id, team_id) is None:
+            raise WorkspaceNotFound(f"no team with id {team_id}")
+
+    async def visible(self, s: AsyncSession, caller: Principal, workspace_id: int) -> Workspace:
+        ws = await s.get(Workspace, workspace_id)
+        if ws is None or ws.datacenter_id != self.datacenter_id:
+            raise WorkspaceNotFound(f"no workspace with id {workspace_id}")
+        try:
+            await self.require_member(caller, ws.team_id)
+        except WorkspaceNotFound:
+            raise WorkspaceNotFound(f"no workspace with id {workspace_id}") from None
+        return ws
+
+    async def list_for_team(
+        self, s: AsyncSession, caller: Principal, team_id: int
+    ) -> list[Workspace]:
+        await self.require_member(caller, team_id)
+        q = (
+            select(Workspace)
+            .where(Workspace.team_id == team_id, Workspace.datacenter_id == self.datacenter_id)
+            .order_by(Workspace.id)
+        )
+        return list((await s.scalars(q)).all())
+
+    async def env(self, s: AsyncSession, ws: Workspace) -> list[tuple[str, str]]:
+        rows = await s.scalars(
+            select(WorkspaceEnvVar)
+            .where(WorkspaceEnvVar.workspace_id == ws.id)
+            .order_by(WorkspaceEnvVar.name)
+        )
+        return [
+            (r.name, self.sealer.open(r.value_sealed, context=_ctx(ws.id, r.name))) for r in rows
+        ]
+
+    async def sandbox_spec(self, s: AsyncSession, ws: Workspace) -> SandboxSpec:
+        plan = await s.get(Plan, ws.plan_id)
+        if plan is None:
+            raise InvalidWorkspaceInput(f"plan {ws.plan_id} no longer exists", field="planId")
+        return SandboxSpec(
+            workspace_id=ws.id,
+            team_id=ws.team_id,
+            name=ws.name,
+            cpu_millis=int(plan.cpu * 1000),
+            memory_mib=plan.ram_mib,
+            storage_mib=ws.storage_mib or plan.storage_mib,
+            pids_max=plan.pids_max,
+            base_image=ws.base_image,
+            env=dict(await self.env(s, ws)),
+            git_url=ws.git_url,
+            git_ref=ws.git_ref or ws.initial_branch,
+        )
+
+    # ---- writes -------------------------------------------------------------------------
+
+    async def create(self, s: AsyncSession, caller: Principal, new: NewWorkspace) -> Workspace:
+        await self.require_member(caller, new.team_id)
+        dc_id = new.datacenter_id if new.datacenter_id is not None else self.datacenter_id
+        if dc_id != self.datacenter_id:
+            dc = await s.get(Datacenter, dc_id)
+            where = f" ({dc.name})" if dc else ""
+            raise InvalidWorkspaceInput(
+                f"this service runs data center {self.datacenter_id}; create workspaces for data "
+                f"center {dc_id}{where} through that data center's API",
+                field="dataCenterId",
+            )
+        plan = await s.get(Plan, new.plan_id)
+        if plan is None or plan.deprecated:
+            raise InvalidWorkspaceInput(
+                f"no workspace plan with id {new.plan_id}; "
+                "list them at /api/metadata/workspace-plans",
+                field="planId",
+            )
+        image = new.base_image or DEFAULT_BASE_IMAGE
+        if await s.get(BaseImage, image) is None:
+            raise InvalidWorkspaceInput(
+                f"no base image {image!r}; list them at /api/metadata/workspace-base-images",
+                field="baseImage",
+            )
+        if new.storage_mib is not None and new.storage_mib > plan.storage_mib:
+            raise InvalidWorkspaceInput(
+                f"storageMib {new.storage_mib} exceeds the plan's {plan.storage_mib} MiB",
+                field="storageMib",
+            )
+        if new.replicas > plan.max_replicas:
+            raise InvalidWorkspaceInput(
+                f"replicas {new.replicas} exceeds the plan's maximum {plan.max_replicas}",
+                field="replicas",
+            )
+        names = [n for n, _ in new.env]
+        if len(set(names)) != len(names):
+            raise InvalidWorkspaceInput("env: a variable name appears twice", field="env")
+        await self._name_free(s, new.team_id, new.name)
+        ws = Workspace(
+            team_id=new.team_id,
+            datacenter_id=dc_id,
+            user_id=caller.user_id,
+            name=new.name,
+            plan_id=new.plan_id,
+            base_image=image,
+            is_private_repo=new.is_private_repo,
+            replicas=new.replicas,
+            restricted=True if new.restricted is None else new.restricted,
+            git_url=new.git_url,
+            git_ref=new.git_ref,
+            initial_branch=new.initial_branch,
+            source_workspace_id=new.source_workspace_id,
+            welcome_message=new.welcome_message,
+            vpn_config=new.vpn_config,
+            storage_mib=new.storage_mib,
+            state=State.STARTING if new.replicas else State.STOPPED,
+        )
+        s.add(ws)
+        await s.flush()
+        for name, value in new.env:
+            s.add(
+                WorkspaceEnvVar(
+                    workspace_id=ws.id, name=name, value_sealed=self._seal(ws.id, name, value)
+                )
+            )
+        await s.flush()
+        return ws
+
+    async def change(self, s: AsyncSession, ws: Workspace, change: WorkspaceChange) -> Workspace:
+        if ws.state == State.DELETING:
+            raise WorkspaceBusy(f"workspace {ws.id} is being deleted")
+        if change.plan_id is not None and change.plan_id != ws.plan_id:
+            plan = await s.get(Plan, change.plan_id)
+            if plan is None or plan.deprecated:
+                raise InvalidWorkspaceInput(
+                    f"no workspace plan with id {change.plan_id}", field="planId"
+                )
+            ws.plan_id = change.plan_id
+        if change.base_image is not None:
+            if await s.get(BaseImage, change.base_image) is None:
+                raise InvalidWorkspaceInput(
+                    f"no base image {change.base_image!r}", field="baseImage"
+                )
+            ws.base_image = change.base_image
+        if change.name is not None and change.name != ws.name:
+            await self._name_free(s, ws.team_id, change.name)
+            ws.name = change.name
+        if change.restricted is not None:
+            ws.restricted = change.restricted
+        if change.storage_mib is not None:
+            ws.storage_mib = change.storage_mib
+        if change.vpn_config_set:
+            ws.vpn_config = change.vpn_config
+        if change.replicas is not None:
+            ws.replicas = change.replicas
+            if change.replicas >= 1 and ws.state in (State.STOPPED, State.STOPPING, State.FAILED):
+                ws.state, ws.state_reason = State.STARTING, None
+            elif change.replicas == 0 and ws.state in (State.RUNNING, State.STARTING, State.FAILED):
+                ws.state, ws.state_reason = State.STOPPING, None
+        await s.flush()
+        return ws
+
+    async def mark_deleting(self, s: AsyncSession, ws: Workspace) -> None:
+        ws.state, ws.state_reason, ws.replicas = State.DELETING, None, 0
+        await s.flush()
+
+    async def set_env(
+        self, s: AsyncSession, ws: Workspace, pairs: Sequence[tuple[str, str]]
+    ) -> None:
+        names = [n for n, _ in pairs]
+        if len(set(names)) != len(names):
+            raise InvalidWorkspaceInput("a variable name appears twice", field="name")
+        for name, value in pairs:
+            row = await s.get(WorkspaceEnvVar, (ws.id, name))
+            sealed = self._seal(ws.id, name, value)
+            if row is None:
+                s.add(WorkspaceEnvVar(workspace_id=ws.id, name=name, value_sealed=sealed))
+            else:
+                row.value_sealed = sealed
+        await s.flush()
+
+    async def delete_env(self, s: AsyncSession, ws: Workspace, names: Sequence[str]) -> None:
+        await s.execute(
+            delete(WorkspaceEnvVar).where(
+                WorkspaceEnvVar.workspace_id == ws.id, WorkspaceEnvVar.name.in_(list(names))
+            )
+        )
+        await s.flush()
+
+    @staticmethod
+    def not_running(ws: Workspace) -> WorkspaceNotRunningError:
+        return WorkspaceNotRunningError(
+            f"workspace {ws.id} is {ws.state}, not running; start it first "
+            f'(PATCH /api/workspaces/{ws.id} with {{"replicas": 1}})'
+        )
+
+    def require_running(self, ws: Workspace) -> None:
+        if ws.state != State.RUNNING:
+            raise self.not_running(ws)
+
+    @staticmethod
+    def git_error(message: str) -> InvalidWorkspaceInput:
+        return InvalidWorkspaceInput(f"git failed: {message}")
+
+    async def _name_free(self, s: AsyncSession, team_id: int, name: str) -> None:
+        taken = select(Workspace.id).where(Workspace.team_id == team_id, Workspace.name == name)
+        if await s.scalar(taken) is not None:
+            raise WorkspaceConflict(
+                f"the team already has a workspace named {name!r}", field="name"
+            )
+
+    def _seal(self, workspace_id: int, name: str, value: str) -> bytes:
+        return self.sealer.seal(value, context=_ctx(workspace_id, name))
+
+
+def _ctx(workspace_id: int, name: str) -> str:
+    # Binding the ciphertext to its row stops a swapped value from decrypting elsewhere.
+    return f"workspace-env:{workspace_id}:{name}"
