@@ -7,4 +7,5 @@ pytest_plugins: list[str] = [
     "tests.services.postgres",
     "tests.services.platform",
     "tests.services.kube",
+    "tests.services.registry",
 ]
