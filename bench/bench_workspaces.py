@@ -100,6 +100,7 @@ def _throughput(url: str, headers: dict[str, str]) -> float:
 def main() -> None:
     console = Console()
     tmp = Path(tempfile.mkdtemp(prefix="hemisphere-bench-"))
+    tmp.chmod(0o711)  # workspace users must traverse it to reach their homes
     try:
         port = _free_port()
         settings = Settings(

@@ -18,7 +18,11 @@ def _env(name: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", ".hemisphere")).resolve())
+    # /var/lib/hemisphere: workspace users must be able to traverse every parent of their homes,
+    # which a checkout under /root (0700) would not allow.
+    data_dir: Path = field(
+        default_factory=lambda: Path(_env("DATA_DIR", "/var/lib/hemisphere")).resolve()
+    )
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
     host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(_env("PORT", "8080")))
@@ -31,6 +35,7 @@ class Settings:
     reconcile_interval_s: float = field(
         default_factory=lambda: float(_env("RECONCILE_INTERVAL", "5"))
     )
+    usage_interval_s: float = field(default_factory=lambda: float(_env("USAGE_INTERVAL", "60")))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     exec_timeout_s: float = 5.0
 

@@ -206,3 +206,22 @@ def test_git_clone_on_create(platform: RunningPlatform, git_server: str) -> None
             assert time.monotonic() < deadline and st.state != "running"
             time.sleep(0.1)
         assert st.reason and "clone" in st.reason.lower()
+
+
+def test_storage_over_quota_is_reported(platform: RunningPlatform) -> None:
+    _, token = platform.new_user()
+    with platform.client(token) as c:
+        team = c.create_team("t", dc=1)
+        ws = c.create_workspace(new_ws(team.id, "hoarder", storageMib=1))
+        wait_for(c, ws.id, lambda s: s.isRunning)
+        c.execute(ws.id, "head -c 3M /dev/zero > big.bin")
+        deadline = time.monotonic() + 30
+        while not (got := c.get_workspace(ws.id)).stateReason:
+            assert time.monotonic() < deadline, "over-quota was never reported"
+            time.sleep(0.2)
+        assert got.stateReason.startswith("over storage quota")
+        assert got.storageUsedMib >= 3
+        c.execute(ws.id, "rm big.bin")
+        while c.get_workspace(ws.id).stateReason:
+            assert time.monotonic() < deadline + 30, "over-quota flag was never cleared"
+            time.sleep(0.2)

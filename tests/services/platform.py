@@ -92,6 +92,7 @@ def platform_settings(data_dir: Path, db_url: str | None = None, **kw: object) -
         public_url=f"http://localhost:{port}",
         preview_domain=f"localhost:{port}",
         reconcile_interval_s=0.5,
+        usage_interval_s=1.0,
     )
     return base.with_(**kw)
 

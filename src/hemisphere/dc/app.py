@@ -52,7 +52,11 @@ class DcRole:
             identity, Sealer.from_key_file(settings.secret_key_file), settings.datacenter_id
         )
         self.reconciler = WorkspaceReconciler(
-            db, runtime, service, interval_s=settings.reconcile_interval_s
+            db,
+            runtime,
+            service,
+            interval_s=settings.reconcile_interval_s,
+            usage_interval_s=settings.usage_interval_s,
         )
         self.context = api.DcContext(
             service=service,
