@@ -3,6 +3,8 @@ through the SDK client like any user would."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import secrets
 import shutil
 import socket
@@ -106,6 +108,21 @@ def data_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        _remove_cgroup_parents(path)
+
+
+def _remove_cgroup_parents(data_dir: Path) -> None:
+    """Each data dir gets its own cgroup subtree (dc/app.py); drop the empty ones it left."""
+    tag = hashlib.sha256(str((data_dir / "workspaces").resolve()).encode()).hexdigest()[:10]
+    for controller in ("memory", "cpu", "pids"):
+        parent = Path("/sys/fs/cgroup") / controller / f"hemisphere-{tag}"
+        if parent.is_dir():
+            for child in sorted(parent.iterdir()):
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+            with contextlib.suppress(OSError):
+                parent.rmdir()
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ It reaches identity only through an `IdentityReader` handed in by whoever compos
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import contextlib
+import hashlib
 import logging
 
 from fastapi import FastAPI

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,6 +70,58 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+class RequestObserver:
+    """Trace ID, metrics and one log line per request (a plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware costs a task and a stream copy per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace_id = ""
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                trace_id = value.decode("latin-1")
+        if not trace_id or len(trace_id) > 64 or not trace_id.replace("-", "").isalnum():
+            trace_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["trace_id"] = trace_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", []), (b"x-request-id", trace_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(elapsed)
+            if log.isEnabledFor(logging.INFO):
+                principal = scope["state"].get("principal")
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "trace_id": trace_id,
+                        "user_id": getattr(principal, "user_id", None),
+                    },
+                )
+
+
 def create_app(
     *, title: str, max_body_bytes: int, ready_checks: list[ReadyCheck], **kw: Any
 ) -> FastAPI:
@@ -83,41 +135,8 @@ def create_app(
     )
     problems.install(app)
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        trace_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-        if len(trace_id) > 64 or not trace_id.replace("-", "").isalnum():
-            trace_id = uuid.uuid4().hex
-        request.state.trace_id = trace_id
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-Id"] = trace_id
-            return response
-        finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(request.method, template, str(status)).inc()
-            HTTP_LATENCY.labels(request.method, template).observe(elapsed)
-            principal = getattr(request.state, "principal", None)
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "route": template,
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                    "trace_id": trace_id,
-                    "user_id": getattr(principal, "user_id", None),
-                },
-            )
-
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(RequestObserver)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

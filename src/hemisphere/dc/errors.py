@@ -1,0 +1,31 @@
+"""Errors of the dc role's browser-facing parts (terminal sessions, preview hand-off).
+
+DcError
+├── InvalidPreviewToken      a preview grant or cookie is forged, expired, reused or for
+│                            another workspace
+└── TerminalSessionError     a terminal session cannot be attached
+    ├── TerminalSessionGone      unknown id, expired grace period, or another user's session
+    └── TerminalShellExited      the shell of the session has ended
+"""
+
+from __future__ import annotations
+
+
+class DcError(Exception):
+    pass
+
+
+class InvalidPreviewToken(DcError):
+    pass
+
+
+class TerminalSessionError(DcError):
+    pass
+
+
+class TerminalSessionGone(TerminalSessionError):
+    pass
+
+
+class TerminalShellExited(TerminalSessionError):
+    pass

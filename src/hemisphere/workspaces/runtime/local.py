@@ -1,0 +1,644 @@
+"""The `local` workspace runtime: one bubblewrap sandbox per workspace on this host.
+
+Each workspace gets its own pid/mount/net/ipc/uts (and user, cgroup) namespaces, a distinct
+unprivileged uid/gid (`uid_base + workspace id`), its home from the storage backend bound at
+/home/user, the host's /usr read-only, and cgroup v1 limits from its plan (sandbox.py and
+cgroups.py explain how). Sandboxes run detached from the platform process: a platform crash
+leaves developers' shells alone, and the next platform process finds them again.
+
+Base images: the only root file system this host has is its own, so every base image id
+(`ubuntu-24.04`, `debian-12`, ...) maps to the host's /usr, read-only. `base_images` restricts
+which ids are accepted.
+
+State under `root` (the platform must run as root):
+
+    homes/ws-<id>/                 the workspace's home (storage/local.py)
+    sandboxes/ws-<id>/sandbox.json pid + start time of the sandbox's pid 1, uid/gid, env
+    sandboxes/ws-<id>/sandbox.log  bubblewrap's stderr (the reason when a start fails)
+
+`observe` trusts nothing but the kernel: a sandbox runs iff the recorded pid is alive AND has the
+recorded start time (so a reused pid is not mistaken for it); leftovers of interrupted
+operations (a cgroup with processes but no live sandbox, a sandbox record without a home, a
+half-built home) are reported FAILED, which makes the reconciler stop (= clean) the workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import posixpath
+import shutil
+import signal
+import urllib.parse
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hemisphere.workspaces.runtime import cgroups
+from hemisphere.workspaces.runtime.base import (
+    ExecResult,
+    Observed,
+    ObservedPhase,
+    RuntimePermanentError,
+    RuntimeTemporaryError,
+    SandboxSpec,
+    Terminal,
+    WorkspaceNotRunning,
+)
+from hemisphere.workspaces.runtime.cgroups import CgroupLimits, WorkspaceCgroup
+from hemisphere.workspaces.runtime.netns import open_connection_in_netns
+from hemisphere.workspaces.runtime.pipes import OutputCollector, read_until
+from hemisphere.workspaces.runtime.procfs import (
+    PROC,
+    is_same_process,
+    listening_tcp_ports,
+    read_stat,
+)
+from hemisphere.workspaces.runtime.pty import PtyTerminal
+from hemisphere.workspaces.runtime.sandbox import (
+    DEFAULT_PATH,
+    HOST_ENV,
+    SANDBOX_HOME,
+    SANDBOX_USER,
+    SandboxUser,
+    check_env,
+    clone_argv,
+    enter_argv,
+    etc_files,
+    join_cgroups_argv,
+    sandbox_argv,
+)
+from hemisphere.workspaces.storage.base import WorkspaceStorage
+from hemisphere.workspaces.storage.errors import StorageError
+from hemisphere.workspaces.storage.local import LocalDirectoryStorage
+
+REQUIRED_TOOLS = ("bwrap", "setpriv", "nsenter", "setsid", "git")
+EXEC_TIMEOUT_EXIT_CODE = 124  # as coreutils `timeout`
+_MIB = 1024 * 1024
+_UID_MAX = 2**31 - 2
+
+
+@dataclass(frozen=True)
+class _SandboxRecord:
+    """What a later platform process needs to find and enter a running sandbox."""
+
+    pid: int
+    start_ticks: int
+    uid: int
+    gid: int
+    team_id: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> _SandboxRecord | None:
+        try:
+            raw = json.loads(path.read_text())
+            return cls(
+                pid=int(raw["pid"]),
+                start_ticks=int(raw["start_ticks"]),
+                uid=int(raw["uid"]),
+                gid=int(raw["gid"]),
+                team_id=int(raw["team_id"]),
+                env={str(k): str(v) for k, v in raw.get("env", {}).items()},
+            )
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # torn or foreign file: treated as "no live sandbox recorded"
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+class LocalRuntime:
+    """`WorkspaceRuntime` (runtime/base.py) on this host with bubblewrap and cgroups v1."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        uid_base: int = 200_000,
+        cgroup_parent: str = "hemisphere",
+        cgroup_root: Path = Path("/sys/fs/cgroup"),
+        storage: WorkspaceStorage | None = None,
+        base_images: Collection[str] | None = None,
+        start_timeout_s: float = 10.0,
+        clone_timeout_s: float = 600.0,
+        connect_timeout_s: float = 5.0,
+        max_output_bytes: int = 16 * _MIB,
+    ) -> None:
+        _require_host()
+        cgroups.check_controllers(cgroup_root)
+        if not 1000 <= uid_base <= _UID_MAX:
+            raise RuntimePermanentError(f"uid_base {uid_base} must be between 1000 and {_UID_MAX}")
+        self.root = root.absolute()
+        self.uid_base = uid_base
+        self.cgroup_parent = cgroup_parent
+        self.cgroup_root = cgroup_root
+        self.base_images = frozenset(base_images) if base_images is not None else None
+        self.start_timeout_s = start_timeout_s
+        self.clone_timeout_s = clone_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.max_output_bytes = max_output_bytes
+        self._sandboxes = self.root / "sandboxes"
+        try:
+            self._sandboxes.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.root, 0o711)  # noqa: S103 - homes below must be reachable
+            self.storage = storage or LocalDirectoryStorage(self.root / "homes")
+        except (StorageError, OSError) as exc:
+            raise RuntimePermanentError(str(exc)) from exc
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._busy: set[int] = set()
+
+    # ---- observing -----------------------------------------------------------------------
+
+    async def observe(self) -> dict[int, Observed]:
+        ids = (
+            self.storage.workspace_ids()
+            | self._recorded_ids()
+            | cgroups.workspace_ids(self.cgroup_root, self.cgroup_parent)
+        )
+        return {wid: self._observe_one(wid) for wid in sorted(ids)}
+
+    def _observe_one(self, wid: int) -> Observed:
+        if self._live(wid) is not None:
+            return Observed(wid, ObservedPhase.RUNNING)
+        if wid in self._busy:
+            return Observed(wid, ObservedPhase.STARTING)
+        if self._cgroup(wid).pids():
+            return Observed(
+                wid,
+                ObservedPhase.FAILED,
+                "processes of the workspace are running without its sandbox "
+                "(interrupted start, or the sandbox died); stopping cleans them up",
+            )
+        if self.storage.exists(wid):
+            if self._record_path(wid).exists():
+                return Observed(wid, ObservedPhase.STOPPED, "the sandbox exited on its own")
+            return Observed(wid, ObservedPhase.STOPPED)
+        return Observed(
+            wid,
+            ObservedPhase.FAILED,
+            "leftovers of an interrupted provision or removal, without a home; "
+            "stopping or removing the workspace cleans them up",
+        )
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def provision(self, spec: SandboxSpec) -> None:
+        wid = spec.workspace_id
+        user = self._user(wid)
+        self._check_image(spec.base_image)
+        git = _check_git(spec.git_url, spec.git_ref)
+        async with self._lock(wid):
+            if self.storage.exists(wid):
+                return
+            self._busy.add(wid)
+            try:
+
+                async def clone(target: Path) -> None:
+                    assert git is not None
+                    await self._clone(spec, user, target, *git)
+
+                await self.storage.create(wid, user.uid, user.gid, clone if git else None)
+            except (StorageError, OSError) as exc:
+                raise RuntimeTemporaryError(
+                    f"cannot create the home of workspace {wid}: {exc}"
+                ) from exc
+            finally:
+                self._busy.discard(wid)
+
+    async def start(self, spec: SandboxSpec) -> None:
+        wid = spec.workspace_id
+        user = self._user(wid)
+        self._check_image(spec.base_image)
+        try:
+            check_env(spec.env)
+        except ValueError as exc:
+            raise RuntimePermanentError(str(exc)) from exc
+        limits = CgroupLimits.of(
+            memory_mib=spec.memory_mib, cpu_millis=spec.cpu_millis, pids_max=spec.pids_max
+        )
+        async with self._lock(wid):
+            if self._live(wid) is not None:
+                return
+            if not self.storage.exists(wid):
+                raise RuntimePermanentError(
+                    f"workspace {wid} has no home directory to start with; provision it first"
+                )
+            self._busy.add(wid)
+            try:
+                await self._spawn(spec, user, limits)
+            finally:
+                self._busy.discard(wid)
+
+    async def stop(self, workspace_id: int) -> None:
+        async with self._lock(workspace_id):
+            await self._stop_locked(workspace_id)
+
+    async def remove(self, workspace_id: int) -> None:
+        async with self._lock(workspace_id):
+            await self._stop_locked(workspace_id)
+            try:
+                await self.storage.destroy(workspace_id)
+            except (StorageError, OSError) as exc:
+                raise RuntimeTemporaryError(
+                    f"cannot delete the home of workspace {workspace_id}: {exc}"
+                ) from exc
+
+    # ---- using a running sandbox ---------------------------------------------------------
+
+    async def exec(
+        self,
+        workspace_id: int,
+        command: str,
+        *,
+        env: Mapping[str, str],
+        working_dir: str | None,
+        timeout_s: float,
+    ) -> ExecResult:
+        """`bash -c command` in the sandbox. On timeout the command's session is killed and
+        the result has `timed_out=True`, exit code 124. Output beyond `max_output_bytes` per
+        stream is dropped (noted at the end). Processes the command leaves running in the
+        background keep running; their output is no longer read once the command has exited."""
+        record = self._require_live(workspace_id)
+        argv = self._enter(
+            workspace_id,
+            record,
+            env=env,
+            working_dir=working_dir,
+            command=["/bin/bash", "-c", command],
+        )
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                env=HOST_ENV,
+                start_new_session=True,
+            )
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        stdout = OutputCollector(out_r, self.max_output_bytes)
+        stderr = OutputCollector(err_r, self.max_output_bytes)
+        timed_out = False
+        try:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout_s)
+            except TimeoutError:
+                timed_out = True
+                self._kill_session(workspace_id, proc.pid)
+                await proc.wait()
+        except BaseException:
+            self._kill_session(workspace_id, proc.pid)
+            await proc.wait()
+            await stdout.abandon()
+            await stderr.abandon()
+            raise
+        output, error = await asyncio.gather(stdout.finish(0.5), stderr.finish(0.5))
+        code = proc.returncode if proc.returncode is not None else -1
+        if timed_out:
+            code = EXEC_TIMEOUT_EXIT_CODE
+        elif code < 0:
+            code = 128 - code  # killed by a signal, as a shell reports it
+        return ExecResult(output=output, error=error, exit_code=code, timed_out=timed_out)
+
+    async def open_terminal(self, workspace_id: int, cols: int, rows: int) -> Terminal:
+        record = self._require_live(workspace_id)
+        argv = self._enter(
+            workspace_id,
+            record,
+            env={"TERM": "xterm-256color"},
+            working_dir=None,
+            command=["/bin/bash", "--login"],
+            controlling_tty=True,
+        )
+        try:
+            return await PtyTerminal.spawn(
+                argv,
+                ptmx=str(PROC / str(record.pid) / "root" / "dev" / "ptmx"),
+                owner=(record.uid, record.gid),
+                cols=cols,
+                rows=rows,
+                env=HOST_ENV,
+                session_members=lambda sid: self._session_members(workspace_id, sid),
+            )
+        except FileNotFoundError:  # the sandbox died a moment ago
+            raise WorkspaceNotRunning(f"workspace {workspace_id} is not running") from None
+
+    async def connect_port(
+        self, workspace_id: int, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to 127.0.0.1:`port` inside the sandbox. ConnectionRefusedError if nothing
+        listens there."""
+        if not 0 < port < 65536:
+            raise ValueError(f"port {port} is out of range (1..65535)")
+        record = self._require_live(workspace_id)
+        try:
+            netns = os.open(PROC / str(record.pid) / "ns" / "net", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise WorkspaceNotRunning(f"workspace {workspace_id} is not running") from None
+        try:
+            # Checked after opening: the fd now pins the namespace of the process we verified.
+            if not is_same_process(record.pid, record.start_ticks):
+                raise WorkspaceNotRunning(f"workspace {workspace_id} is not running")
+            return await open_connection_in_netns(netns, port, self.connect_timeout_s)
+        finally:
+            os.close(netns)
+
+    async def listening_ports(self, workspace_id: int) -> list[int]:
+        record = self._require_live(workspace_id)
+        ports = listening_tcp_ports(record.pid)
+        self._require_live(workspace_id)  # the pid may have been reused while we read
+        return ports
+
+    async def storage_usage_mib(self, workspace_id: int) -> int:
+        """Allocated size of the home, rounded up to MiB; 0 if the workspace has no home."""
+        return math.ceil(await self.storage.usage_bytes(workspace_id) / _MIB)
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _lock(self, workspace_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(workspace_id, asyncio.Lock())
+
+    def _user(self, workspace_id: int) -> SandboxUser:
+        uid = self.uid_base + workspace_id
+        if workspace_id < 0 or uid > _UID_MAX:
+            raise RuntimePermanentError(
+                f"workspace id {workspace_id} gives uid {uid}, outside 0..{_UID_MAX}; "
+                "lower the runtime's uid_base"
+            )
+        return SandboxUser(workspace_id, uid, uid)
+
+    def _cgroup(self, workspace_id: int) -> WorkspaceCgroup:
+        return WorkspaceCgroup(self.cgroup_root, self.cgroup_parent, workspace_id)
+
+    def _state_dir(self, workspace_id: int) -> Path:
+        return self._sandboxes / f"ws-{workspace_id}"
+
+    def _record_path(self, workspace_id: int) -> Path:
+        return self._state_dir(workspace_id) / "sandbox.json"
+
+    def _recorded_ids(self) -> set[int]:
+        ids = set()
+        for entry in os.scandir(self._sandboxes):
+            name = entry.name
+            if name.startswith("ws-") and name[3:].isdigit():
+                ids.add(int(name[3:]))
+        return ids
+
+    def _live(self, workspace_id: int) -> _SandboxRecord | None:
+        record = _SandboxRecord.load(self._record_path(workspace_id))
+        if record is None or not is_same_process(record.pid, record.start_ticks):
+            return None
+        return record
+
+    def _require_live(self, workspace_id: int) -> _SandboxRecord:
+        record = self._live(workspace_id)
+        if record is None:
+            raise WorkspaceNotRunning(f"workspace {workspace_id} is not running")
+        return record
+
+    def _check_image(self, image: str) -> None:
+        if not image or (self.base_images is not None and image not in self.base_images):
+            offered = ", ".join(sorted(self.base_images or ())) or "none"
+            raise RuntimePermanentError(
+                f"base image {image!r} is not offered by the local runtime (offered: {offered})"
+            )
+
+    def _session_members(self, workspace_id: int, session: int) -> set[int]:
+        members = set()
+        for pid in self._cgroup(workspace_id).pids():
+            st = read_stat(pid)
+            if st is not None and st.session == session:
+                members.add(pid)
+        return members
+
+    def _kill_session(self, workspace_id: int, session: int) -> None:
+        """SIGKILL an exec's whole session, including children that left its process group."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(session, signal.SIGKILL)
+        for pid in self._session_members(workspace_id, session):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _enter(
+        self,
+        workspace_id: int,
+        record: _SandboxRecord,
+        *,
+        env: Mapping[str, str],
+        working_dir: str | None,
+        command: list[str],
+        controlling_tty: bool = False,
+    ) -> list[str]:
+        user = SandboxUser(workspace_id, record.uid, record.gid)
+        merged = {
+            "HOME": SANDBOX_HOME,
+            "USER": SANDBOX_USER,
+            "LOGNAME": SANDBOX_USER,
+            "SHELL": "/bin/bash",
+            "PATH": DEFAULT_PATH,
+            "LANG": "C.UTF-8",
+            "HOSTNAME": user.hostname,
+            "WORKSPACE_ID": str(workspace_id),
+            "TEAM_ID": str(record.team_id),
+            **record.env,
+            **env,
+        }
+        try:
+            check_env(merged)
+        except ValueError as exc:
+            raise RuntimePermanentError(str(exc)) from exc
+        directory = posixpath.join(SANDBOX_HOME, working_dir or "")  # relative: to the home
+        inner = enter_argv(
+            record.pid,
+            user,
+            env=merged,
+            working_dir=directory,
+            command=command,
+            controlling_tty=controlling_tty,
+        )
+        return join_cgroups_argv(self._cgroup(workspace_id).procs_files, inner)
+
+    async def _stop_locked(self, workspace_id: int) -> None:
+        record = self._live(workspace_id)
+        if record is not None:
+            # Killing the sandbox's pid 1 makes the kernel kill everything in its pid namespace.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGKILL)
+        cgroup = self._cgroup(workspace_id)
+        await cgroup.kill_all()
+        cgroup.remove()
+        shutil.rmtree(self._state_dir(workspace_id), ignore_errors=True)
+        await self.storage.discard_leftovers(workspace_id)
+
+    async def _spawn(self, spec: SandboxSpec, user: SandboxUser, limits: CgroupLimits) -> None:
+        wid = spec.workspace_id
+        cgroup = self._cgroup(wid)
+        await cgroup.kill_all()  # leftovers of a start interrupted by a crash
+        state_dir = self._state_dir(wid)
+        state_dir.mkdir(mode=0o700, exist_ok=True)
+        self._record_path(wid).unlink(missing_ok=True)
+        cgroup.create(limits)
+
+        etc_fds = {name: _memfd(name, data) for name, data in etc_files(user).items()}
+        info_r, info_w = os.pipe()
+        ready_r, ready_w = os.pipe()
+        log_path = state_dir / "sandbox.log"
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        argv = join_cgroups_argv(
+            cgroup.procs_files,
+            sandbox_argv(user, self.storage.home(wid), etc_fds=etc_fds, info_fd=info_w),
+        )
+        try:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=ready_w,
+                    stderr=log_fd,
+                    pass_fds=(info_w, *etc_fds.values()),
+                    env=HOST_ENV,
+                )
+            finally:
+                for fd in (info_w, ready_w, log_fd, *etc_fds.values()):
+                    os.close(fd)
+            # `setsid --fork` returns at once; the sandbox lives on as an orphan.
+            if await proc.wait() != 0:
+                raise RuntimePermanentError(
+                    f"workspace {wid}: sandbox launcher failed: {_tail(log_path)}"
+                )
+            try:
+                info = await asyncio.wait_for(
+                    read_until(info_r, newline=False), self.start_timeout_s
+                )
+                ready = await asyncio.wait_for(
+                    read_until(ready_r, newline=True), self.start_timeout_s
+                )
+            except TimeoutError:
+                raise RuntimeTemporaryError(
+                    f"workspace {wid}: sandbox not ready after {self.start_timeout_s:.0f} s"
+                ) from None
+            if ready != b"ready\n":
+                raise RuntimePermanentError(
+                    f"workspace {wid}: sandbox failed to start: {_tail(log_path)}"
+                )
+            pid = int(json.loads(info)["child-pid"])
+            st = read_stat(pid)
+            if st is None or not st.alive:
+                raise RuntimePermanentError(
+                    f"workspace {wid}: sandbox exited right after starting: {_tail(log_path)}"
+                )
+            record = _SandboxRecord(
+                pid=pid,
+                start_ticks=st.start_ticks,
+                uid=user.uid,
+                gid=user.gid,
+                team_id=spec.team_id,
+                env=dict(spec.env),
+            )
+            record.save(self._record_path(wid))
+        except BaseException:
+            with contextlib.suppress(RuntimeTemporaryError):
+                await cgroup.kill_all()
+            raise
+        finally:
+            os.close(info_r)
+            os.close(ready_r)
+
+    async def _clone(
+        self, spec: SandboxSpec, user: SandboxUser, target: Path, url: str, ref: str | None
+    ) -> None:
+        cgroup = self._cgroup(spec.workspace_id)
+        cgroup.create(
+            CgroupLimits.of(
+                memory_mib=spec.memory_mib, cpu_millis=spec.cpu_millis, pids_max=spec.pids_max
+            )
+        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *join_cgroups_argv(cgroup.procs_files, clone_argv(user, target, url, ref)),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=HOST_ENV,
+                start_new_session=True,
+            )
+            try:
+                _, err = await asyncio.wait_for(proc.communicate(), self.clone_timeout_s)
+            except TimeoutError:
+                await cgroup.kill_all()
+                await proc.wait()
+                raise RuntimePermanentError(
+                    f"git clone of {url} did not finish within {self.clone_timeout_s:.0f} s"
+                ) from None
+            if proc.returncode != 0:
+                message = err.decode(errors="replace").strip()[-2000:] or "no output"
+                raise RuntimePermanentError(f"git clone of {url} failed: {message}")
+        finally:
+            await cgroup.kill_all()
+            cgroup.remove()
+
+
+def _require_host() -> None:
+    if os.geteuid() != 0:
+        raise RuntimePermanentError(
+            "the local runtime must run as root: it creates cgroups and switches to a "
+            "distinct uid per workspace"
+        )
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool, path=HOST_ENV["PATH"]) is None]
+    if missing:
+        raise RuntimePermanentError(
+            f"the local runtime needs {', '.join(missing)} on {HOST_ENV['PATH']}: "
+            "run `apt-get install -y bubblewrap util-linux git`"
+        )
+
+
+def _check_git(url: str | None, ref: str | None) -> tuple[str, str | None] | None:
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise RuntimePermanentError(
+            f"git URL {url!r} is not supported: use an http:// or https:// URL"
+        )
+    if ref is not None and (
+        not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref)
+    ):
+        raise RuntimePermanentError(f"git ref {ref!r} is not a valid branch, tag or commit")
+    return url, ref or None
+
+
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(f"hemisphere-{name}", os.MFD_CLOEXEC)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return "no log"
+    return text[-limit:] or "no output"

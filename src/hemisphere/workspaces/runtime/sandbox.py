@@ -1,0 +1,297 @@
+"""The command lines of the local runtime: pure functions from a workspace to argv lists.
+
+How a workspace process comes to be, measured on this host (ARCHITECTURE.md §7):
+
+* Join the cgroups first: a tiny `sh` writes its own pid into the workspace's cgroup.procs
+  files and then `exec`s the rest, so nothing of the workspace ever runs outside its limits.
+* The sandbox: `setpriv` drops root to the workspace uid/gid (no supplementary groups, no new
+  privileges) BEFORE `bwrap --unshare-all`, so bubblewrap runs unprivileged and builds a user
+  namespace mapping only that uid, plus pid/mount/net/ipc/uts/cgroup namespaces. (`bwrap --uid`
+  as root does not work here.) `setsid --fork` detaches it from the platform, so a platform crash
+  does not take developers' shells with it.
+* Entering a running sandbox (exec, terminal): root clears its groups, then `nsenter --all`
+  joins the namespaces of the sandbox's init and switches to the workspace uid/gid. An
+  unprivileged process cannot do this itself: bwrap nests a second user namespace, and joining the
+  ipc/net/mount namespaces needs CAP_SYS_ADMIN in the outer one.
+* The workspace's environment reaches only the innermost process (`env -i NAME=VALUE ...`), never
+  the privileged host-side helpers (a user-chosen LD_PRELOAD must not meet root).
+
+Inside, the file system is the host's /usr (read-only), a minimal /etc, fresh /tmp, /proc and
+/dev, and the workspace's home at `SANDBOX_HOME`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SANDBOX_HOME = "/home/user"
+SANDBOX_USER = "user"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+"""The whole environment of the privileged helpers (sh, setpriv, nsenter, bwrap)."""
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Host /etc entries a developer shell needs; everything else of the host's /etc stays outside.
+ETC_FROM_HOST = (
+    "alternatives",
+    "bash.bashrc",
+    "bash_completion",
+    "bash_completion.d",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "debian_version",
+    "environment",
+    "gai.conf",
+    "host.conf",
+    "inputrc",
+    "issue",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "locale.alias",
+    "localtime",
+    "login.defs",
+    "lsb-release",
+    "magic",
+    "mime.types",
+    "nsswitch.conf",
+    "os-release",
+    "profile",
+    "profile.d",
+    "protocols",
+    "python3",
+    "services",
+    "skel",
+    "ssl",
+    "terminfo",
+    "timezone",
+    "vim",
+)
+# Host top-level entries that are symlinks into /usr on merged-/usr systems, directories elsewhere.
+_USR_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+@dataclass(frozen=True)
+class SandboxUser:
+    """The host identity of one workspace's processes."""
+
+    workspace_id: int
+    uid: int
+    gid: int
+
+    @property
+    def hostname(self) -> str:
+        return f"ws-{self.workspace_id}"
+
+
+def join_cgroups_argv(procs_files: Sequence[Path], then: Sequence[str]) -> list[str]:
+    """Run `then` after moving this very process into every listed cgroup."""
+    script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+    return ["/bin/sh", "-c", script, "hemisphere-join", *map(str, procs_files), "--", *then]
+
+
+def drop_to_user_argv(user: SandboxUser) -> list[str]:
+    return [
+        "setpriv",
+        f"--reuid={user.uid}",
+        f"--regid={user.gid}",
+        "--clear-groups",
+        "--no-new-privs",
+        "--",
+    ]
+
+
+def etc_files(user: SandboxUser) -> dict[str, bytes]:
+    """Generated /etc files: the workspace user is `user`, its uid the host uid."""
+    return {
+        "passwd": (
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+            f"{SANDBOX_USER}:x:{user.uid}:{user.gid}:Workspace {user.workspace_id}:"
+            f"{SANDBOX_HOME}:/bin/bash\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        ).encode(),
+        "group": f"root:x:0:\n{SANDBOX_USER}:x:{user.gid}:\nnogroup:x:65534:\n".encode(),
+        "hostname": f"{user.hostname}\n".encode(),
+        "hosts": (
+            "127.0.0.1\tlocalhost\n"
+            f"127.0.1.1\t{user.hostname}\n"
+            "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        ).encode(),
+    }
+
+
+def system_mounts(host_root: Path = Path("/")) -> list[str]:
+    """bwrap arguments for the read-only system: /usr, the /bin-style links, a minimal /etc."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in _USR_LINKS:
+        host = host_root / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            args += ["--ro-bind", f"/{name}", f"/{name}"]
+    args += ["--perms", "0755", "--dir", "/etc"]
+    for name in ETC_FROM_HOST:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    return args
+
+
+def _common_bwrap(user: SandboxUser, home: Path) -> list[str]:
+    return [
+        "bwrap",
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",  # no nested user namespaces: less kernel attack surface
+        *system_mounts(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/var/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox
+        "--perms",
+        "0755",
+        "--tmpfs",
+        "/run",
+        "--perms",
+        "0755",
+        "--dir",
+        "/home",
+        "--bind",
+        str(home),
+        SANDBOX_HOME,
+        "--hostname",
+        user.hostname,
+        "--chdir",
+        SANDBOX_HOME,
+        "--clearenv",
+        "--setenv",
+        "HOME",
+        SANDBOX_HOME,
+        "--setenv",
+        "USER",
+        SANDBOX_USER,
+        "--setenv",
+        "PATH",
+        DEFAULT_PATH,
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+    ]
+
+
+def sandbox_argv(
+    user: SandboxUser, home: Path, *, etc_fds: Mapping[str, int], info_fd: int
+) -> list[str]:
+    """The long-lived sandbox. Its init prints `ready` on stdout once the sandbox is complete
+    and then sleeps; bwrap writes `{"child-pid": ...}` (the host pid of the sandbox's pid 1) to
+    `info_fd`. `etc_fds` are readable fds holding the generated /etc files."""
+    generated: list[str] = []
+    for name, fd in sorted(etc_fds.items()):
+        generated += ["--perms", "0644", "--ro-bind-data", str(fd), f"/etc/{name}"]
+    return [
+        "setsid",
+        "--fork",
+        *drop_to_user_argv(user),
+        *_common_bwrap(user, home),
+        *generated,
+        "--info-fd",
+        str(info_fd),
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready; exec sleep infinity >/dev/null",
+    ]
+
+
+def clone_argv(user: SandboxUser, target: Path, url: str, ref: str | None) -> list[str]:
+    """`git clone` into `target` (mounted as the home) in a throwaway sandbox that shares the
+    host's network (the workspace sandbox has none) but nothing else."""
+    script = (
+        'git clone --quiet -- "$1" "$HOME" && '
+        'if [ -n "$2" ]; then git -C "$HOME" checkout --quiet "$2" --; fi'
+    )
+    return [
+        *drop_to_user_argv(user),
+        *_common_bwrap(user, target),
+        "--share-net",
+        "--die-with-parent",
+        "--ro-bind-try",
+        "/etc/resolv.conf",
+        "/etc/resolv.conf",
+        "--ro-bind-try",
+        "/etc/hosts",
+        "/etc/hosts",
+        "--setenv",
+        "GIT_TERMINAL_PROMPT",
+        "0",
+        "--setenv",
+        "GIT_CONFIG_NOSYSTEM",
+        "1",
+        # Only http(s): no ext::, file://, ssh or submodules reaching elsewhere.
+        "--setenv",
+        "GIT_ALLOW_PROTOCOL",
+        "http:https",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "hemisphere-clone",
+        url,
+        ref or "",
+    ]
+
+
+def enter_argv(
+    sandbox_pid: int,
+    user: SandboxUser,
+    *,
+    env: Mapping[str, str],
+    working_dir: str,
+    command: Sequence[str],
+    controlling_tty: bool = False,
+) -> list[str]:
+    """Run `command` inside the running sandbox whose pid 1 is `sandbox_pid`, as the workspace
+    user, with exactly `env`, in `working_dir` (inside the sandbox)."""
+    ctty = ["setsid", "--ctty", "--wait"] if controlling_tty else []
+    assignments = [f"{name}={value}" for name, value in env.items()]
+    return [
+        "setpriv",
+        "--clear-groups",
+        "--no-new-privs",
+        "--",
+        *ctty,
+        "nsenter",
+        f"--target={sandbox_pid}",
+        "--all",
+        f"--setuid={user.uid}",
+        f"--setgid={user.gid}",
+        "--",
+        "/usr/bin/env",
+        "-i",
+        f"--chdir={working_dir}",
+        *assignments,
+        *command,
+    ]
+
+
+def check_env(env: Mapping[str, str]) -> None:
+    """Reject names/values that cannot be passed through `env NAME=VALUE`."""
+    for name, value in env.items():
+        if not _ENV_NAME.match(name):
+            raise ValueError(
+                f"environment variable name {name!r} is invalid: use letters, digits and "
+                "underscores, not starting with a digit"
+            )
+        if "\0" in value:
+            raise ValueError(f"environment variable {name} contains a NUL byte")
