@@ -3,9 +3,9 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: up test bench lint deps deps-system deps-python deps-web deps-k8s clean
+.PHONY: up test bench lint deps deps-runtime deps-system deps-python deps-web deps-k8s clean
 
-up: deps-system deps-python deps-web
+up: deps-runtime deps-python deps-web
 	$(PY) -m hemisphere.cli.main up
 
 test: deps-system deps-python deps-web deps-k8s
@@ -22,8 +22,11 @@ lint: deps-python
 
 deps: deps-system deps-python deps-web deps-k8s
 
+deps-runtime:
+	scripts/deps-system.sh runtime
+
 deps-system:
-	scripts/deps-system.sh
+	scripts/deps-system.sh test
 
 deps-python:
 	scripts/deps-python.sh

@@ -1,23 +1,22 @@
 #!/usr/bin/env bash
-# Debian packages the platform and its tests use (ARCHITECTURE.md §7). Idempotent: a stamp keyed
-# on the package list skips the work when nothing changed and every package is installed.
+# Debian packages (ARCHITECTURE.md §7). `runtime` is what `make up` needs; `test` adds the real
+# components the test suite and benchmarks start. Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=(bubblewrap util-linux procps iproute2 git zstd postgresql-15 docker-registry skopeo umoci
-          chromium etcd-server)
-stamp_dir=.cache/stamps
-mkdir -p "$stamp_dir"
-stamp="$stamp_dir/system-$(printf '%s\n' "${PACKAGES[@]}" | sha256sum | cut -c1-16)"
+RUNTIME=(bubblewrap util-linux procps iproute2 git)
+TEST=(zstd postgresql-15 docker-registry skopeo umoci chromium etcd-server)
+case "${1:-test}" in
+  runtime) PACKAGES=("${RUNTIME[@]}") ;;
+  test) PACKAGES=("${RUNTIME[@]}" "${TEST[@]}") ;;
+  *) echo "usage: $0 runtime|test" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  touch "$stamp"; exit 0
-fi
+[ ${#missing[@]} -eq 0 ] && exit 0
 echo "==> installing Debian packages: ${missing[*]}"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-touch "$stamp"
