@@ -21,9 +21,10 @@ from hemisphere.console.bootstrap import (
     ensure_first_admin,
 )
 from hemisphere.db.engine import Database
-from hemisphere.db.models import Datacenter
 from hemisphere.db.migrate import upgrade_to_head
+from hemisphere.db.models import Datacenter
 from hemisphere.dc.app import DcRole, make_runtime
+from hemisphere.dc.browser import close_browser_access, mount_browser_access
 from hemisphere.identity.reader import DatabaseIdentity
 from hemisphere.webapi.app import create_app
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
@@ -86,6 +87,7 @@ def build_app(
         try:
             yield
         finally:
+            await close_browser_access(_app)
             if dc_role is not None:
                 await dc_role.stop(stop_sandboxes=roles.stop_sandboxes_on_exit)
             await db.dispose()
@@ -103,5 +105,6 @@ def build_app(
     if roles.dc:
         dc_role = DcRole(settings, db, app.state.identity, runtime or make_runtime(settings))
         dc_role.mount(app)
+        mount_browser_access(app, settings, dc_role.context, db, app.state.identity)
     app.state.started = started
     return app
