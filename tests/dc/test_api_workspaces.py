@@ -63,7 +63,7 @@ def test_workspace_lifecycle(platform_any_db: RunningPlatform) -> None:
             new_ws(team.id, "api", env=[m.EnvVar(name="GREETING", value="hello")])
         )
         assert ws.dataCenterId == 1 and ws.replicas == 1 and ws.state == "starting"
-        assert ws.devDomain == f"3000-api.{p.settings.preview_domain}"
+        assert ws.devDomain == f"3000-api-{ws.id}.{p.settings.preview_domain}"
         wait_for(c, ws.id, lambda s: s.isRunning)
 
         res = c.execute(ws.id, 'echo "$GREETING $EXTRA"; echo oops >&2; exit 3', env={"EXTRA": "x"})

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hemisphere.db.models import BaseImage, Plan
 from hemisphere.db.models import Workspace as WorkspaceRow
+from hemisphere.dc.preview_hosts import preview_host
 from hemisphere.identity.principal import Principal
 from hemisphere.observability import audit
 from hemisphere.sdk import models as m
@@ -50,13 +51,14 @@ class DcContext:
         self.public_scheme = public_scheme
 
 
-def _dc(request: Request) -> DcContext:
+def dc_context(request: Request) -> DcContext:
     ctx: DcContext = request.app.state.dc
     return ctx
 
 
 def dev_domain(ctx: DcContext, ws: WorkspaceRow, port: int = 3000) -> str:
-    return f"{port}-{ws.name}.{ctx.preview_domain}"
+    """`{port}-{name}-{id}.{preview domain}`: names are unique per team only (preview_hosts.py)."""
+    return preview_host(port, ws.name, ws.id, ctx.preview_domain)
 
 
 def workspace_out(ctx: DcContext, ws: WorkspaceRow) -> m.Workspace:
@@ -147,7 +149,7 @@ async def base_images(who: CurrentPrincipal, s: DbSession) -> list[m.BaseImage]:
 async def create_workspace(
     body: m.WorkspaceCreate, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.Workspace:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.create(
         s,
         who,
@@ -180,7 +182,7 @@ async def create_workspace(
 async def list_workspaces(
     team_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> Response:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     items = [workspace_out(ctx, ws) for ws in await ctx.service.list_for_team(s, who, team_id)]
     # Already-validated models: serialize once instead of re-validating a large list.
     return Response(_WORKSPACE_LIST.dump_json(items), media_type="application/json")
@@ -193,7 +195,7 @@ _WORKSPACE_LIST = TypeAdapter(list[m.Workspace])
 async def get_workspace(
     workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.Workspace:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     return workspace_out(ctx, await ctx.service.visible(s, who, workspace_id))
 
 
@@ -205,7 +207,7 @@ async def update_workspace(
     who: CurrentPrincipal,
     s: DbSession,
 ) -> None:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     before = ws.replicas
     await ctx.service.change(
@@ -232,7 +234,7 @@ async def update_workspace(
 async def delete_workspace(
     workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     await ctx.service.mark_deleting(s, ws)
     await _audit(s, request, who, "workspace.delete", ws)
@@ -246,7 +248,7 @@ async def delete_workspace(
 async def workspace_status(
     workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.WorkspaceStatus:
-    ws = await _dc(request).service.visible(s, who, workspace_id)
+    ws = await dc_context(request).service.visible(s, who, workspace_id)
     return m.WorkspaceStatus(
         isRunning=ws.state == State.RUNNING, state=ws.state, reason=ws.state_reason
     )
@@ -259,7 +261,7 @@ async def workspace_status(
 async def get_env(
     workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> list[m.EnvVar]:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     return [m.EnvVar(name=n, value=v) for n, v in await ctx.service.env(s, ws)]
 
@@ -272,7 +274,7 @@ async def put_env(
     who: CurrentPrincipal,
     s: DbSession,
 ) -> None:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     await ctx.service.set_env(s, ws, [(e.name, e.value) for e in body])
     await _audit(s, request, who, "workspace.env.set", ws, names=[e.name for e in body])
@@ -286,7 +288,7 @@ async def delete_env(
     who: CurrentPrincipal,
     s: DbSession,
 ) -> None:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     await ctx.service.delete_env(s, ws, body)
     await _audit(s, request, who, "workspace.env.delete", ws, names=body)
@@ -336,7 +338,7 @@ async def execute(
     who: CurrentPrincipal,
     s: DbSession,
 ) -> m.ExecuteResponse:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     return await _run(ctx, s, ws, body.command, body.env, body.workingDir)
 
@@ -345,7 +347,7 @@ async def execute(
 async def git_head(
     workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.GitHead:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     res = await _run(ctx, s, ws, "git rev-parse --abbrev-ref HEAD")
     if res.exitCode != 0:
@@ -364,7 +366,7 @@ async def git_pull(
     remote: str | None = None,
     branch: str | None = None,
 ) -> None:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     args = " ".join(shlex.quote(a) for a in (remote, branch) if a)
     res = await _run(ctx, s, ws, f"git pull --ff-only {args}".strip())
@@ -376,7 +378,7 @@ async def git_pull(
 async def ports(
     workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> list[m.Port]:
-    ctx = _dc(request)
+    ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
     if ws.state != State.RUNNING:
         return []

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from hemisphere.config import Settings
 from hemisphere.db.engine import Database
 from hemisphere.db.sealing import Sealer
-from hemisphere.dc import api
+from hemisphere.dc import api, api_pipeline
 from hemisphere.identity.principal import IdentityReader
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
@@ -71,6 +71,7 @@ class DcRole:
     def mount(self, app: FastAPI) -> None:
         app.state.dc = self.context
         app.include_router(api.router)
+        app.include_router(api_pipeline.router)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.reconciler.run(), name="workspace-reconciler")

@@ -306,6 +306,30 @@ class Port(Response):
     url: str
 
 
+# ---- pipeline and logs ------------------------------------------------------------------------
+
+
+class PipelineStep(Response):
+    state: str
+    startedAt: datetime | None = None
+    finishedAt: datetime | None = None
+
+
+class ReplicaStatus(Response):
+    state: str
+    steps: list[PipelineStep]
+    replica: str
+    server: str
+    startedAt: datetime | None = None
+    finishedAt: datetime | None = None
+
+
+class LogEntry(Response):
+    timestamp: datetime
+    kind: str
+    data: str
+
+
 # ---- audit -----------------------------------------------------------------------------------
 
 
