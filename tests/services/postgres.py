@@ -41,19 +41,24 @@ class PostgresServer:
         self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
+        """Initialise the cluster on first start, then start (or restart) the server."""
         self.root.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth=trust", "-E", "UTF8", "--no-sync"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
+        if not self.data.exists():
+            self._initdb()
         subprocess.run(
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
                           str(self.root / "log.txt"), "-w", "-t", "60", "start",
                           "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
                                 "-c fsync=off -c full_page_writes=off -c max_connections=200"]),
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def _initdb(self) -> None:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+                          "--auth=trust", "-E", "UTF8", "--no-sync"]),
             check=True, capture_output=True,
         )  # fmt: skip
 

@@ -83,6 +83,12 @@ class WorkspaceReconciler:
                     usage_due = loop.time() + self.usage_interval_s
             except asyncio.CancelledError:
                 raise
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning(
+                    "metadata store unreachable: taking no action this pass",
+                    extra={"error": type(exc).__name__},
+                )
+                acted = []
             except Exception:
                 log.exception("reconcile pass failed", extra={"datacenter": self.datacenter_id})
                 acted = []
