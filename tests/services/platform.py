@@ -3,11 +3,16 @@ through the SDK client like any user would."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import os
 import secrets
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -15,15 +20,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
 from hemisphere.config import Settings
-from hemisphere.console.bootstrap import FirstAdmin
+from hemisphere.console.bootstrap import FirstAdmin, read_first_admin
+from hemisphere.dc.app import make_runtime
 from hemisphere.sdk import HemisphereClient
 from hemisphere.sdk import models as m
 from hemisphere.server import Roles, build_app
 from hemisphere.server.app import Started
+from hemisphere.workspaces.runtime.base import ObservedPhase, WorkspaceRuntime
 
 
 def free_port() -> int:
@@ -143,3 +151,91 @@ def platform_any_db(data_dir: Path, db_url: str) -> Iterator[RunningPlatform]:
         yield p
     finally:
         p.stop()
+
+
+class Up:
+    """`hemisphere up` in a subprocess on a fixed data dir and port."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, crash_at: str = "") -> None:
+        self._close()
+        env = {
+            **os.environ,
+            "HEMISPHERE_CRASH_AT": crash_at,
+            "HEMISPHERE_RECONCILE_INTERVAL": "0.3",
+            "HEMISPHERE_LOG_LEVEL": "WARNING",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hemisphere.cli.main", "up",
+             "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, self.output()
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "hemisphere up did not become ready"
+            time.sleep(0.1)
+
+    def wait_killed(self, timeout: float = 60) -> None:
+        assert self.proc is not None
+        rc = self.proc.wait(timeout)
+        assert rc == -signal.SIGKILL, f"expected the crash point to SIGKILL, got {rc}"
+
+    def interrupt(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(60)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def output(self) -> str:
+        if self.proc is None or self.proc.stdout is None or self.proc.poll() is None:
+            return ""
+        return self.proc.stdout.read().decode(errors="replace")
+
+    def client(self) -> HemisphereClient:
+        admin = read_first_admin(self.data_dir / "first-admin.txt")
+        assert admin is not None
+        return HemisphereClient(self.url, admin.token)
+
+
+@pytest.fixture
+def up(data_dir: Path) -> Iterator[Up]:
+    u = Up(data_dir, free_port())
+    try:
+        yield u
+    finally:
+        u.kill()
+        # Leave no sandbox behind for the next test.
+        for wid in observe_sandboxes(data_dir):
+            asyncio.run(_runtime_for(data_dir).remove(wid))
+
+
+def _runtime_for(data_dir: Path) -> WorkspaceRuntime:
+    return make_runtime(Settings(data_dir=data_dir, database_url="sqlite://"))
+
+
+def observe_sandboxes(data_dir: Path) -> dict[int, ObservedPhase]:
+    observed = asyncio.run(_runtime_for(data_dir).observe())
+    return {wid: o.phase for wid, o in observed.items()}

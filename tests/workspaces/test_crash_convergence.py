@@ -8,115 +8,16 @@ instead of by timing luck.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 
-from hemisphere.config import Settings
-from hemisphere.console.bootstrap import read_first_admin
-from hemisphere.dc.app import make_runtime
 from hemisphere.sdk import HemisphereClient, NotFound
 from hemisphere.sdk import models as m
 from hemisphere.workspaces.runtime.base import ObservedPhase
-from tests.services.platform import free_port
+from tests.services.platform import Up, observe_sandboxes
 
 pytestmark = pytest.mark.e2e
-
-
-class Up:
-    """`hemisphere up` in a subprocess on a fixed data dir and port."""
-
-    def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, crash_at: str = "") -> None:
-        self._close()
-        env = {
-            **os.environ,
-            "HEMISPHERE_CRASH_AT": crash_at,
-            "HEMISPHERE_RECONCILE_INTERVAL": "0.3",
-            "HEMISPHERE_LOG_LEVEL": "WARNING",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hemisphere.cli.main", "up",
-             "--data-dir", str(self.data_dir), "--port", str(self.port)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, self.output()
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "hemisphere up did not become ready"
-            time.sleep(0.1)
-
-    def wait_killed(self, timeout: float = 60) -> None:
-        assert self.proc is not None
-        rc = self.proc.wait(timeout)
-        assert rc == -signal.SIGKILL, f"expected the crash point to SIGKILL, got {rc}"
-
-    def interrupt(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(60)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._close()
-
-    def _close(self) -> None:
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def output(self) -> str:
-        if self.proc is None or self.proc.stdout is None or self.proc.poll() is None:
-            return ""
-        return self.proc.stdout.read().decode(errors="replace")
-
-    def client(self) -> HemisphereClient:
-        admin = read_first_admin(self.data_dir / "first-admin.txt")
-        assert admin is not None
-        return HemisphereClient(self.url, admin.token)
-
-
-@pytest.fixture
-def up(data_dir: Path) -> Iterator[Up]:
-    u = Up(data_dir, free_port())
-    try:
-        yield u
-    finally:
-        u.kill()
-        # Leave no sandbox behind for the next test.
-        for wid in _observe(data_dir):
-            asyncio.run(_runtime(data_dir).remove(wid))
-
-
-def _runtime(data_dir: Path):  # type: ignore[no-untyped-def]
-    return make_runtime(Settings(data_dir=data_dir, database_url="sqlite://"))
-
-
-def _observe(data_dir: Path) -> dict[int, ObservedPhase]:
-    observed = asyncio.run(_runtime(data_dir).observe())
-    return {wid: o.phase for wid, o in observed.items()}
 
 
 def _wait_state(c: HemisphereClient, wid: int, state: str, timeout: float = 60) -> None:
@@ -130,12 +31,16 @@ def _wait_state(c: HemisphereClient, wid: int, state: str, timeout: float = 60) 
 def _create(c: HemisphereClient, name: str, replicas: int = 1) -> int:
     team = next((t for t in c.list_teams() if t.name == "crash"), None) or c.create_team("crash", 1)
     ws = c.create_workspace(
-        m.WorkspaceCreate(teamId=team.id, name=name, planId=7, isPrivateRepo=False, replicas=replicas)
+        m.WorkspaceCreate(
+            teamId=team.id, name=name, planId=7, isPrivateRepo=False, replicas=replicas
+        )
     )
     return ws.id
 
 
-@pytest.mark.parametrize("point", ["provision:before", "provision:after", "start:before", "start:after", "record:after"])
+@pytest.mark.parametrize(
+    "point", ["provision:before", "provision:after", "start:before", "start:after", "record:after"]
+)
 def test_crash_while_starting_converges(up: Up, point: str) -> None:
     up.start(crash_at=point)
     with up.client() as c:
@@ -145,7 +50,7 @@ def test_crash_while_starting_converges(up: Up, point: str) -> None:
     with up.client() as c:
         _wait_state(c, wid, "running")
         assert c.execute(wid, "echo alive").output == "alive\n"
-    assert _observe(up.data_dir) == {wid: ObservedPhase.RUNNING}
+    assert observe_sandboxes(up.data_dir) == {wid: ObservedPhase.RUNNING}
 
 
 @pytest.mark.parametrize("point", ["stop:before", "stop:after"])
@@ -160,7 +65,7 @@ def test_crash_while_stopping_converges(up: Up, point: str) -> None:
     up.start()
     with up.client() as c:
         _wait_state(c, wid, "stopped")
-    assert _observe(up.data_dir) == {wid: ObservedPhase.STOPPED}
+    assert observe_sandboxes(up.data_dir) == {wid: ObservedPhase.STOPPED}
     with up.client() as c:
         c.start_workspace(wid)
         _wait_state(c, wid, "running")
@@ -187,7 +92,7 @@ def test_crash_while_deleting_converges(up: Up, point: str) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert c.get_workspace(keep).state == "stopped"
-    observed = _observe(up.data_dir)
+    observed = observe_sandboxes(up.data_dir)
     assert wid not in observed  # no sandbox, no storage left
     homes = [p.name for p in (up.data_dir / "workspaces").rglob("*") if p.is_dir()]
     assert not any(name.endswith(f"-{wid}") or name == str(wid) for name in homes), homes
@@ -203,7 +108,7 @@ def test_ctrl_c_stops_workspaces_and_the_next_up_brings_them_back(up: Up) -> Non
     first_output = up.output()
     assert "Admin e-mail: admin@hemisphere.local" in first_output
     assert "API token: hsp_" in first_output
-    assert _observe(up.data_dir) == {wid: ObservedPhase.STOPPED}
+    assert observe_sandboxes(up.data_dir) == {wid: ObservedPhase.STOPPED}
     up.start()
     with up.client() as c:
         _wait_state(c, wid, "running")
