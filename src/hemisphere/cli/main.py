@@ -13,6 +13,11 @@ _COMMAND_MODULES = (
     "hemisphere.cli.serve",
     "hemisphere.cli.client",
     "hemisphere.cli.bundle",
+    "hemisphere.cli.upgrade",
+    "hemisphere.cli.spec",
+    "hemisphere.cli.advise",
+    "hemisphere.cli.plan",
+    "hemisphere.cli.vault",
 )
 
 app = typer.Typer(
