@@ -1,19 +1,74 @@
 """Process settings: flags override environment variables (HEMISPHERE_*) override defaults.
 
 The embedded default (`hemisphere up`) keeps everything under one data directory: the SQLite
-database, the secret key, workspace storage and the first admin's credentials file.
+database, the secret key, workspace storage and the first admin's credentials file. Installed by
+`hemisphere render`/`apply`, the same settings arrive as the HEMISPHERE_* variables of the
+rendered ConfigMaps and Secrets (installer/render/platform.py).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"HEMISPHERE_{name}", default)
+
+
+def _typed(name: str, default: str, parse: Callable[[str], T], kind: str) -> Callable[[], T]:
+    def read() -> T:
+        raw = _env(name, default)
+        try:
+            return parse(raw)
+        except ValueError:
+            raise ConfigError(f"HEMISPHERE_{name}={raw!r} is not {kind}") from None
+
+    return read
+
+
+@dataclass(frozen=True)
+class RegisteredDatacenter:
+    """A data center the console registers at start (HEMISPHERE_DATACENTERS, from the spec)."""
+
+    id: int
+    name: str
+    city: str
+    country_code: str
+    url: str = ""
+
+
+def _datacenters() -> tuple[RegisteredDatacenter, ...]:
+    raw = _env("DATACENTERS", "")
+    if not raw:
+        return ()
+    try:
+        items = json.loads(raw)
+        return tuple(
+            RegisteredDatacenter(
+                id=int(d["id"]),
+                name=str(d["name"]),
+                city=str(d.get("city", "")),
+                country_code=str(d.get("country_code", "")),
+                url=str(d.get("url", "")),
+            )
+            for d in items
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(
+            f"HEMISPHERE_DATACENTERS must be a JSON list of {{id, name, city, country_code}}: {exc}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -24,24 +79,52 @@ class Settings:
         default_factory=lambda: Path(_env("DATA_DIR", "/var/lib/hemisphere")).resolve()
     )
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
+    # Kept apart from the URL so it can come from a Kubernetes Secret.
+    database_password: str = field(default_factory=lambda: _env("DATABASE_PASSWORD", ""))
     host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
-    port: int = field(default_factory=lambda: int(_env("PORT", "8080")))
-    datacenter_id: int = field(default_factory=lambda: int(_env("DATACENTER_ID", "1")))
-    runtime: str = field(default_factory=lambda: _env("RUNTIME", "local"))
-    # Host name suffix for preview URLs: {port}-{workspace}.{preview_domain}
-    preview_domain: str = field(default_factory=lambda: _env("PREVIEW_DOMAIN", "localhost:8080"))
-    public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", "http://localhost:8080"))
-    max_body_bytes: int = field(default_factory=lambda: int(_env("MAX_BODY_BYTES", str(1 << 20))))
-    reconcile_interval_s: float = field(
-        default_factory=lambda: float(_env("RECONCILE_INTERVAL", "5"))
+    port: int = field(default_factory=_typed("PORT", "8080", int, "a port number"))
+    datacenter_id: int = field(
+        default_factory=_typed("DATACENTER_ID", "1", int, "an integer data-center id")
     )
-    usage_interval_s: float = field(default_factory=lambda: float(_env("USAGE_INTERVAL", "60")))
+    runtime: str = field(default_factory=lambda: _env("RUNTIME", "local"))
+    # Host name suffix for preview URLs: {port}-{workspace}-{id}.{preview_domain}
+    preview_domain: str = field(
+        default_factory=lambda: _env("PREVIEW_DOMAIN", _env("DOMAIN", "localhost:8080"))
+    )
+    public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", "http://localhost:8080"))
+    max_body_bytes: int = field(
+        default_factory=_typed("MAX_BODY_BYTES", str(1 << 20), int, "a number of bytes")
+    )
+    reconcile_interval_s: float = field(
+        default_factory=_typed("RECONCILE_INTERVAL", "5", float, "a number of seconds")
+    )
+    usage_interval_s: float = field(
+        default_factory=_typed("USAGE_INTERVAL", "60", float, "a number of seconds")
+    )
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     exec_timeout_s: float = 5.0
+    datacenters: tuple[RegisteredDatacenter, ...] = field(default_factory=_datacenters)
+    admin_password: str = field(default_factory=lambda: _env("ADMIN_PASSWORD", ""))
+    # The agent: where the console is, and the token it presents (one per DC, from the vault).
+    console_url: str = field(default_factory=lambda: _env("CONSOLE_URL", ""))
+    dc_url: str = field(default_factory=lambda: _env("DC_URL", ""))
+    agent_token: str = field(default_factory=lambda: _env("AGENT_TOKEN", ""))
+    agent_tokens_dir: str = field(default_factory=lambda: _env("AGENT_TOKENS_DIR", ""))
+    heartbeat_interval_s: float = field(
+        default_factory=_typed("HEARTBEAT_INTERVAL", "10", float, "a number of seconds")
+    )
 
     def __post_init__(self) -> None:
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'hemisphere.db'}")
+        elif self.database_password and "://" in self.database_url:
+            scheme, rest = self.database_url.split("://", 1)
+            userinfo, at, hostpart = rest.rpartition("@")
+            if at and ":" not in userinfo:
+                url = f"{scheme}://{userinfo}:{quote(self.database_password, safe='')}@{hostpart}"
+                object.__setattr__(self, "database_url", url)
+        if self.runtime not in ("local", "kubernetes"):
+            raise ConfigError(f"HEMISPHERE_RUNTIME={self.runtime!r}: use 'local' or 'kubernetes'")
 
     def with_(self, **changes: Any) -> Settings:
         changes = {k: v for k, v in changes.items() if v is not None}

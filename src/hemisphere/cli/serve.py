@@ -11,13 +11,15 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from hemisphere.config import Settings
+from hemisphere.config import ConfigError, Settings
 from hemisphere.console.bootstrap import format_first_admin
+from hemisphere.federation.heartbeat import Agent
 from hemisphere.observability.logs import configure as configure_logs
 from hemisphere.server import Roles, build_app
 from hemisphere.server.app import Started
 
 out = Console(stderr=False, highlight=False)
+err = Console(stderr=True, highlight=False)
 
 DataDir = Annotated[
     Path | None,
@@ -33,6 +35,15 @@ DbUrl = Annotated[
     typer.Option("--database-url", help="sqlite:///path or postgresql://user:pw@host/db",
                  envvar="HEMISPHERE_DATABASE_URL"),
 ]  # fmt: skip
+
+
+def _settings(**changes: object) -> Settings:
+    """Settings from flags and HEMISPHERE_* variables, or a clear error naming the variable."""
+    try:
+        return Settings().with_(**changes)
+    except ConfigError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
 
 
 def _serve(settings: Settings, roles: Roles, *, banner: bool) -> None:
@@ -85,7 +96,7 @@ def register(app: typer.Typer) -> None:
     def up(data_dir: DataDir = None, port: Port = None, host: Host = None) -> None:
         """Run the whole platform on this machine (console + one data center, SQLite, local
         sandboxes) and print the first admin's credentials."""
-        settings = Settings().with_(data_dir=data_dir, port=port, host=host)
+        settings = _settings(data_dir=data_dir, port=port, host=host)
         if port is not None:
             settings = settings.with_(
                 public_url=f"http://localhost:{port}", preview_domain=f"localhost:{port}"
@@ -95,14 +106,38 @@ def register(app: typer.Typer) -> None:
     serve = typer.Typer(help="Run one role of a multi-process installation.", no_args_is_help=True)
     app.add_typer(serve, name="serve")
 
+    @serve.command("agent")
+    def serve_agent(
+        datacenter: Annotated[int, typer.Option("--datacenter", help="This data center's id.")],
+        console_url: Annotated[
+            str | None, typer.Option(envvar="HEMISPHERE_CONSOLE_URL", help="The console's URL.")
+        ] = None,
+    ) -> None:
+        """The DC's link to the console: dials out only, renews the DC's lease."""
+        settings = _settings(datacenter_id=datacenter, console_url=console_url)
+        configure_logs(settings.log_level)
+        if not settings.console_url or not settings.agent_token:
+            err.print(
+                "error: the agent needs HEMISPHERE_CONSOLE_URL (or --console-url) and "
+                "HEMISPHERE_AGENT_TOKEN (this DC's token from `hemisphere vault show`)"
+            )
+            raise typer.Exit(2)
+        agent = Agent(
+            datacenter_id=datacenter,
+            console_url=settings.console_url,
+            token=settings.agent_token,
+            dc_url=settings.dc_url,
+            interval_s=settings.heartbeat_interval_s,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(agent.run())
+
     @serve.command("console")
     def serve_console(
         data_dir: DataDir = None, port: Port = None, host: Host = None, database_url: DbUrl = None
     ) -> None:
         """The Management Console: identity, data-center registry, audit."""
-        settings = Settings().with_(
-            data_dir=data_dir, port=port, host=host, database_url=database_url
-        )
+        settings = _settings(data_dir=data_dir, port=port, host=host, database_url=database_url)
         _serve(settings, Roles(console=True, dc=False), banner=True)
 
     @serve.command("dc")
@@ -117,7 +152,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """The data-center services: workspace API, reconciler and runtime."""
-        settings = Settings().with_(
+        settings = _settings(
             data_dir=data_dir,
             port=port,
             host=host,

@@ -7,10 +7,12 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hemisphere.config import Settings
 from hemisphere.db.models import BaseImage, Datacenter, Plan, User
 from hemisphere.identity import service as ids
 from hemisphere.identity.secrets import new_password
@@ -49,6 +51,21 @@ async def ensure_datacenter(
     await s.flush()
 
 
+async def register_datacenters(
+    s: AsyncSession, settings: Settings, *, only: int | None = None
+) -> None:
+    """The DCs of the install spec (HEMISPHERE_DATACENTERS), or this machine's one DC."""
+    if settings.datacenters:
+        for dc in settings.datacenters:
+            if only is None or dc.id == only:
+                domain = urlsplit(dc.url).hostname or dc.url or settings.preview_domain
+                await ensure_datacenter(s, dc.id, dc.name, dc.city, dc.country_code, domain)
+        return
+    dc_id = settings.datacenter_id
+    name = "local" if dc_id == 1 else f"dc-{dc_id}"
+    await ensure_datacenter(s, dc_id, name, "Localhost", "DE", settings.preview_domain)
+
+
 async def ensure_catalog(s: AsyncSession) -> None:
     for plan in DEFAULT_PLANS:
         if await s.get(Plan, plan.id) is None:
@@ -71,7 +88,9 @@ async def ensure_catalog(s: AsyncSession) -> None:
     await s.flush()
 
 
-async def ensure_first_admin(s: AsyncSession, credentials_file: Path) -> FirstAdmin | None:
+async def ensure_first_admin(
+    s: AsyncSession, credentials_file: Path, *, password: str | None = None
+) -> FirstAdmin | None:
     """Create the first cluster admin when there are no users at all.
 
     Its password and a personal API token are written to `credentials_file` (mode 0600), like
@@ -80,7 +99,7 @@ async def ensure_first_admin(s: AsyncSession, credentials_file: Path) -> FirstAd
     """
     if await s.scalar(select(func.count()).select_from(User)):
         return read_first_admin(credentials_file)
-    password = new_password()
+    password = password or new_password()
     user = await ids.create_user(
         s, FIRST_ADMIN_EMAIL, "Administrator", password, is_cluster_admin=True
     )

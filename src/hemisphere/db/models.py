@@ -184,3 +184,40 @@ class AuditEvent(Base):
     team_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     trace_id: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class Domain(Base):
+    """A team's custom domain, served by one data center's ingress (API §9).
+
+    The name is unique across the installation: two teams cannot both route one host name.
+    """
+
+    __tablename__ = "domains"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    datacenter_id: Mapped[int] = mapped_column(ForeignKey("datacenters.id"))
+    # Published as the TXT record value; proves who asked for the domain.
+    verification_token: Mapped[str] = mapped_column(String(100))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    verification_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_body_size_mb: Mapped[float | None] = mapped_column(Float, default=None)
+    max_connection_timeout_s: Mapped[float | None] = mapped_column(Float, default=None)
+    use_regex: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    config_revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DomainRoute(Base):
+    """One path prefix (or regex) of a domain routed to one workspace; a path may fan out."""
+
+    __tablename__ = "domain_routes"
+    domain_id: Mapped[int] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(512), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from hemisphere.config import Settings
 from hemisphere.db.engine import Database
 from hemisphere.db.sealing import Sealer
-from hemisphere.dc import api, api_pipeline
+from hemisphere.dc import api, api_domains, api_landscape, api_pipeline
+from hemisphere.federation.heartbeat import beat_forever_in_database
 from hemisphere.identity.principal import IdentityReader
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
@@ -66,21 +67,33 @@ class DcRole:
             exec_timeout_s=settings.exec_timeout_s,
             public_scheme=settings.public_url.split("://", 1)[0],
         )
-        self._task: asyncio.Task[None] | None = None
+        self._db = db
+        self._tasks: list[asyncio.Task[None]] = []
 
     def mount(self, app: FastAPI) -> None:
         app.state.dc = self.context
         app.include_router(api.router)
         app.include_router(api_pipeline.router)
+        app.include_router(api_domains.router)
+        app.include_router(api_landscape.router)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.reconciler.run(), name="workspace-reconciler")
+        self._tasks = [
+            asyncio.create_task(self.reconciler.run(), name="workspace-reconciler"),
+            # With a database shared with the console, the lease is renewed right there.
+            asyncio.create_task(
+                beat_forever_in_database(
+                    self._db, self.settings.datacenter_id, self.settings.heartbeat_interval_s
+                ),
+                name="heartbeat",
+            ),
+        ]
 
     async def stop(self, *, stop_sandboxes: bool) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         if stop_sandboxes:
             log.info("stopping running workspaces (they restart with the platform)")
             await self.reconciler.stop_all_sandboxes()

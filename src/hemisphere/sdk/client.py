@@ -196,3 +196,82 @@ class HemisphereClient:
 
     def ports(self, workspace_id: int) -> list[m.Port]:
         return self._get(f"/workspaces/{workspace_id}/ports", list[m.Port])
+
+    # ---- organizations, cluster admins, team migration ----------------------------------------
+
+    def list_organizations(self) -> list[m.Organization]:
+        return self._get("/organizations", list[m.Organization])
+
+    def create_organization(self, name: str, admin_email: str) -> m.Organization:
+        body = m.OrganizationCreate(name=name, adminEmail=admin_email)
+        return m.Organization.model_validate(self.request("POST", "/clusters/organizations", body))
+
+    def org_teams(self, org_id: str) -> list[m.Team]:
+        return self._get(f"/organizations/{org_id}/teams", list[m.Team])
+
+    def list_org_members(self, org_id: str) -> list[m.OrgMember]:
+        return self._get(f"/organizations/{org_id}/members", list[m.OrgMember])
+
+    def add_org_member(self, org_id: str, email: str, role: int | str = "member") -> None:
+        body = m.OrgMemberAdd(email=email, role=role)
+        self.request("POST", f"/organizations/{org_id}/members", body)
+
+    def remove_org_member(self, org_id: str, user_id: int) -> None:
+        self.request("DELETE", f"/organizations/{org_id}/members/{user_id}")
+
+    def set_org_member_role(self, org_id: str, user_id: int, role: int | str) -> None:
+        body = m.OrgRoleUpdate(role=role)
+        self.request("PUT", f"/organizations/{org_id}/members/{user_id}/role", body)
+
+    def add_cluster_admin(self, email: str) -> None:
+        self.request("POST", "/clusters/admins", m.ClusterAdminAdd(email=email))
+
+    def migrate_team(
+        self, team_id: int, organization_id: str | None = None, *, force: bool = False
+    ) -> None:
+        body = m.TeamMigrate(organizationId=organization_id, force=force)
+        self.request("POST", f"/teams/{team_id}/migrate", body)
+
+    # ---- domains --------------------------------------------------------------------------------
+
+    def list_domains(self, team_id: int) -> list[m.Domain]:
+        return self._get(f"/domains/team/{team_id}", list[m.Domain])
+
+    def create_domain(self, team_id: int, name: str) -> m.Domain:
+        return m.Domain.model_validate(
+            self.request("POST", f"/domains/team/{team_id}/domain/{name}")
+        )
+
+    def get_domain(self, team_id: int, name: str) -> m.Domain:
+        return self._get(f"/domains/team/{team_id}/domain/{name}", m.Domain)
+
+    def update_domain(self, team_id: int, name: str, change: m.DomainUpdate) -> m.Domain:
+        return m.Domain.model_validate(
+            self.request("PATCH", f"/domains/team/{team_id}/domain/{name}", change)
+        )
+
+    def delete_domain(self, team_id: int, name: str) -> None:
+        self.request("DELETE", f"/domains/team/{team_id}/domain/{name}")
+
+    def verify_domain(self, team_id: int, name: str) -> m.DomainVerificationStatus:
+        return m.DomainVerificationStatus.model_validate(
+            self.request("POST", f"/domains/team/{team_id}/domain/{name}/verify")
+        )
+
+    def set_domain_workspaces(
+        self, team_id: int, name: str, routes: dict[str, list[int]]
+    ) -> m.Domain:
+        path = f"/domains/team/{team_id}/domain/{name}/workspace-connections"
+        return m.Domain.model_validate(self.request("PUT", path, routes))
+
+    # ---- landscape ------------------------------------------------------------------------------
+
+    def deploy_landscape(self, workspace_id: int, profile: str | None = None) -> None:
+        suffix = f"/{profile}" if profile else ""
+        self.request("POST", f"/workspaces/{workspace_id}/landscape/deploy{suffix}")
+
+    def teardown_landscape(self, workspace_id: int) -> None:
+        self.request("DELETE", f"/workspaces/{workspace_id}/landscape/teardown")
+
+    def scale_landscape(self, workspace_id: int, services: dict[str, int]) -> None:
+        self.request("PATCH", f"/workspaces/{workspace_id}/landscape/scale", services)

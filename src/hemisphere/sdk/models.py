@@ -210,6 +210,24 @@ class BaseImage(Response):
     supportedUntil: datetime
 
 
+class DatacenterHealth(Response):
+    """Extension: a data center with the health the console derives from its heartbeats."""
+
+    id: int
+    name: str
+    city: str
+    countryCode: str
+    domain: str
+    status: str  # Healthy | Unknown | NeverSeen
+    lastHeartbeatAt: datetime | None = None
+
+
+class Heartbeat(Request):
+    healthy: bool = True
+    detail: str = Field(default="", max_length=500)
+    version: str = Field(default="", max_length=50)
+
+
 # ---- workspaces ------------------------------------------------------------------------------
 
 
@@ -344,3 +362,98 @@ class AuditEntry(Response):
     teamId: int | None
     detail: dict[str, object]
     traceId: str | None
+
+
+# ---- organization members, cluster admins, team migration ------------------------------------
+
+# Codesphere sends organization roles as strings; "admin"/"member" and 0/1 (the team role values)
+# are all accepted, "admin"/"member" is what the server answers.
+OrgRoleIn = Annotated[int, Field(strict=True)] | Annotated[str, Field(strict=True, max_length=20)]
+
+
+class OrgMember(Response):
+    userId: int
+    organizationId: str
+    role: str
+    pending: bool = False
+    createdAt: datetime
+    name: str | None = None
+    email: str | None = None
+    avatarUrl: str | None = None
+
+
+class OrgMemberAdd(Request):
+    email: str = Field(min_length=3, max_length=254)
+    role: OrgRoleIn
+
+
+class OrgRoleUpdate(Request):
+    role: OrgRoleIn
+
+
+class ClusterAdminAdd(Request):
+    email: str = Field(min_length=3, max_length=254)
+
+
+class TeamMigrate(Request):
+    organizationId: str | None = Field(default=None, max_length=36)
+    force: bool = False
+
+
+# ---- domains ---------------------------------------------------------------------------------
+
+RoutePath = Annotated[str, Field(min_length=1, max_length=512)]
+# Path prefix (or regular expression, with useRegex) -> the workspaces serving it.
+DomainRouting = dict[
+    RoutePath, Annotated[list[Annotated[int, Field(strict=True)]], Field(max_length=50)]
+]
+
+
+class CertificateRequestStatus(Response):
+    issued: bool
+    reason: str | None
+
+
+class DnsEntries(Response):
+    a: str
+    cname: str
+    txt: str
+
+
+class DomainVerificationStatus(Response):
+    verified: bool
+    reason: str | None
+
+
+class DomainCustomConfig(Response):
+    maxBodySizeMb: int | float | None = None
+    maxConnectionTimeoutS: int | float | None = None
+    useRegex: bool | None = None
+
+
+class Domain(Response):
+    teamId: int
+    dataCenterId: int
+    name: str
+    workspaces: dict[str, list[int]]
+    certificateRequestStatus: CertificateRequestStatus
+    dnsEntries: DnsEntries
+    domainVerificationStatus: DomainVerificationStatus
+    customConfigRevision: int | None = None
+    customConfig: DomainCustomConfig | None = None
+    restricted: bool | None = None
+
+
+class DomainUpdate(Request):
+    maxBodySizeMb: float | None = Field(default=None, gt=0, le=10240)
+    maxConnectionTimeoutS: float | None = Field(default=None, gt=0, le=86400)
+    useRegex: bool | None = None
+    restricted: bool | None = None
+
+
+# ---- landscape -------------------------------------------------------------------------------
+
+# Service name -> replica count, e.g. {"web": 2}.
+LandscapeScale = dict[
+    Annotated[str, Field(min_length=1, max_length=63)], Annotated[int, Field(strict=True, ge=0)]
+]
