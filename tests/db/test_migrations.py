@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from hemisphere.db import downgrade, to_sync_url, upgrade_to_head
 from hemisphere.db.models import Base
@@ -37,3 +37,22 @@ def test_models_and_migrations_agree(db_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == [], f"models changed without a migration: {diff}"
+
+
+def test_deleted_ids_are_never_handed_out_again(db_url: str) -> None:
+    upgrade_to_head(db_url)
+    engine = create_engine(to_sync_url(db_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO datacenters (id, name, city, country_code, domain) VALUES (1, 'd', 'c', 'DE', 'x')"))
+            insert = text(
+                "INSERT INTO teams (name, organization_id, default_datacenter_id, created_at) "
+                "VALUES (:n, 'o', 1, CURRENT_TIMESTAMP) RETURNING id"
+            )
+            first = conn.execute(insert, {"n": "a"}).scalar_one()
+            conn.execute(text("DELETE FROM teams WHERE id = :i"), {"i": first})
+            second = conn.execute(insert, {"n": "b"}).scalar_one()
+        assert second != first
+    finally:
+        engine.dispose()

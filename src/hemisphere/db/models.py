@@ -40,8 +40,14 @@ class Organization(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# Ids that appear in URLs and audit entries are never reused after a delete: SQLite would
+# otherwise hand a new team the id (and the audit history) of a deleted one.
+_NO_REUSE = {"sqlite_autoincrement": True}
+
+
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = _NO_REUSE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -65,7 +71,10 @@ class OrgMembership(Base):
 
 class Team(Base):
     __tablename__ = "teams"
-    __table_args__ = (UniqueConstraint("organization_id", "name", name="uq_team_org_name"),)
+    __table_args__ = (
+        UniqueConstraint("organization_id", "name", name="uq_team_org_name"),
+        _NO_REUSE,
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
@@ -88,6 +97,7 @@ class TeamMembership(Base):
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
+    __table_args__ = _NO_REUSE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -136,6 +146,7 @@ class Workspace(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "name", name="uq_workspace_team_name"),
         Index("ix_workspaces_dc_state", "datacenter_id", "state"),
+        _NO_REUSE,
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
