@@ -80,8 +80,19 @@ _DOMAIN_STATUS: list[tuple[type[Exception], int]] = [
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) if parts else "body"
+    """`("body", "env", 0, "name")` → `env[0].name`, the way a user would point at it."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p == "[key]":
+            out += " (a key)"
+        else:
+            out += f".{p}" if out else str(p)
+    return out or "body"
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
