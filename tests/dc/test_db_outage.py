@@ -6,8 +6,6 @@ reconciler takes no destructive action, and everything recovers when the databas
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from hemisphere.sdk import ServiceUnavailable
 from tests.dc.test_api_workspaces import new_ws, wait_for
 from tests.services.platform import RunningPlatform, platform_settings
-from tests.services.postgres import PostgresServer
+from tests.services.postgres import PostgresServer, running_postgres
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +24,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of this test's own, so stopping it harms no other test."""
-    root = Path(tempfile.mkdtemp(prefix="hemisphere-pg-outage-"))
-    server = PostgresServer(root)
-    server.start()
-    try:
+    with running_postgres() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_database_outage_fails_fast_and_recovers(
