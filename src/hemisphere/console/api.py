@@ -7,45 +7,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hemisphere.db.models import Datacenter, User
 from hemisphere.db.models import Organization as OrgRow
 from hemisphere.db.models import Team as TeamRow
 from hemisphere.identity import service as ids
 from hemisphere.identity.errors import InvalidCredentials
-from hemisphere.identity.principal import Principal, TeamRole
+from hemisphere.identity.principal import TeamRole
 from hemisphere.identity.throttle import LoginThrottle
 from hemisphere.observability import audit
 from hemisphere.sdk import models as m
+from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CurrentPrincipal
 from hemisphere.webapi.deps import DbSession, as_utc
-from hemisphere.webapi.problems import ApiProblem, trace_id_of
+from hemisphere.webapi.problems import ApiProblem
 
 router = APIRouter(prefix="/api")
-
-
-async def _audit(
-    s: AsyncSession,
-    request: Request,
-    who: Principal | None,
-    action: str,
-    target_type: str,
-    target_id: object = None,
-    team_id: int | None = None,
-    **detail: object,
-) -> None:
-    await audit.record(
-        s,
-        actor_user_id=who.user_id if who else None,
-        actor_email=who.email if who else None,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        team_id=team_id,
-        detail=dict(detail),
-        trace_id=trace_id_of(request),
-    )
 
 
 def team_out(t: TeamRow, is_first: bool = False) -> m.Team:
@@ -93,7 +70,7 @@ async def login(body: m.LoginRequest, request: Request, s: DbSession) -> m.Token
     throttle.succeeded(*keys)
     row, token = await ids.issue_token(s, user, body.tokenName)
     who = ids.principal_of(user)
-    await _audit(s, request, who, "login", "user", user.id)
+    await audit_event(s, request, who, "login", "user", user.id)
     return m.TokenCreated(id=row.id, name=row.name, token=token, userId=user.id)
 
 
@@ -117,7 +94,7 @@ async def create_token(
     user = await s.get(User, who.user_id)
     assert user is not None
     row, token = await ids.issue_token(s, user, body.name)
-    await _audit(s, request, who, "token.create", "token", row.id, name=body.name)
+    await audit_event(s, request, who, "token.create", "token", row.id, name=body.name)
     return m.TokenCreated(id=row.id, name=row.name, token=token, userId=user.id)
 
 
@@ -126,7 +103,7 @@ async def delete_token(
     token_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     await ids.revoke_token(s, who, token_id)
-    await _audit(s, request, who, "token.revoke", "token", token_id)
+    await audit_event(s, request, who, "token.revoke", "token", token_id)
 
 
 # ---- users (cluster admins) -----------------------------------------------------------------
@@ -145,7 +122,7 @@ async def create_user(
     user = await ids.create_user(
         s, body.email, body.name, body.password, is_cluster_admin=body.isClusterAdmin
     )
-    await _audit(s, request, who, "user.create", "user", user.id, email=user.email)
+    await audit_event(s, request, who, "user.create", "user", user.id, email=user.email)
     return user_out(user)
 
 
@@ -156,7 +133,7 @@ async def update_user(
     user = await ids.update_user(
         s, who, user_id, disabled=body.disabled, is_cluster_admin=body.isClusterAdmin
     )
-    await _audit(
+    await audit_event(
         s, request, who, "user.update", "user", user_id, **body.model_dump(exclude_none=True)
     )
     return user_out(user)
@@ -185,7 +162,7 @@ async def create_org(
     body: m.OrganizationCreate, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.Organization:
     org = await ids.create_org(s, who, body.name, body.adminEmail)
-    await _audit(s, request, who, "organization.create", "organization", org.id, name=org.name)
+    await audit_event(s, request, who, "organization.create", "organization", org.id, name=org.name)
     return _org_out(org)
 
 
@@ -212,7 +189,9 @@ async def create_team(
     body: m.TeamCreate, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.Team:
     team = await ids.create_team(s, who, body.name, body.dc, body.organizationId)
-    await _audit(s, request, who, "team.create", "team", team.id, team_id=team.id, name=team.name)
+    await audit_event(
+        s, request, who, "team.create", "team", team.id, team_id=team.id, name=team.name
+    )
     return team_out(team, await ids.is_first_team(s, team))
 
 
@@ -225,7 +204,9 @@ async def get_team(team_id: int, who: CurrentPrincipal, s: DbSession) -> m.Team:
 @router.delete("/teams/{team_id}", tags=["teams"])
 async def delete_team(team_id: int, request: Request, who: CurrentPrincipal, s: DbSession) -> None:
     team = await ids.delete_team(s, who, team_id)
-    await _audit(s, request, who, "team.delete", "team", team_id, team_id=team_id, name=team.name)
+    await audit_event(
+        s, request, who, "team.delete", "team", team_id, team_id=team_id, name=team.name
+    )
 
 
 @router.get("/teams/{team_id}/members", response_model=list[m.TeamMember], tags=["teams"])
@@ -248,7 +229,7 @@ async def add_member(
     team_id: int, body: m.MemberAdd, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     mem = await ids.add_member(s, who, team_id, body.userEmail, body.role)
-    await _audit(
+    await audit_event(
         s, request, who, "team.member.add", "user", mem.user_id, team_id=team_id, role=mem.role
     )
 
@@ -258,7 +239,7 @@ async def remove_member(
     team_id: int, user_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     await ids.remove_member(s, who, team_id, user_id)
-    await _audit(s, request, who, "team.member.remove", "user", user_id, team_id=team_id)
+    await audit_event(s, request, who, "team.member.remove", "user", user_id, team_id=team_id)
 
 
 @router.put("/teams/{team_id}/members/{user_id}/role", tags=["teams"])
@@ -271,7 +252,7 @@ async def set_role(
     s: DbSession,
 ) -> None:
     mem = await ids.set_member_role(s, who, team_id, user_id, body.role)
-    await _audit(
+    await audit_event(
         s, request, who, "team.member.role", "user", user_id, team_id=team_id, role=mem.role
     )
 

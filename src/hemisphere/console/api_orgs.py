@@ -5,41 +5,15 @@ every change is audited in the same transaction."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hemisphere.db.models import OrgMembership, User
 from hemisphere.identity import orgs
-from hemisphere.identity.principal import Principal
-from hemisphere.observability import audit
 from hemisphere.sdk import models as m
+from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CurrentPrincipal
 from hemisphere.webapi.deps import DbSession, as_utc
-from hemisphere.webapi.problems import trace_id_of
 
 router = APIRouter(prefix="/api")
-
-
-async def _audit(
-    s: AsyncSession,
-    request: Request,
-    who: Principal,
-    action: str,
-    target_type: str,
-    target_id: object,
-    team_id: int | None = None,
-    **detail: object,
-) -> None:
-    await audit.record(
-        s,
-        actor_user_id=who.user_id,
-        actor_email=who.email,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        team_id=team_id,
-        detail=dict(detail),
-        trace_id=trace_id_of(request),
-    )
 
 
 def member_out(mem: OrgMembership, u: User) -> m.OrgMember:
@@ -68,7 +42,7 @@ async def add_org_member(
     org_id: str, body: m.OrgMemberAdd, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     mem = await orgs.add_member(s, who, org_id, body.email, body.role)
-    await _audit(
+    await audit_event(
         s, request, who, "organization.member.add", "user", mem.user_id,
         organizationId=org_id, role=orgs.OrgRole(mem.role).wire,
     )  # fmt: skip
@@ -79,7 +53,7 @@ async def remove_org_member(
     org_id: str, user_id: int, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     team_ids = await orgs.remove_member(s, who, org_id, user_id)
-    await _audit(
+    await audit_event(
         s, request, who, "organization.member.remove", "user", user_id,
         organizationId=org_id, removedFromTeams=team_ids,
     )  # fmt: skip
@@ -95,7 +69,7 @@ async def set_org_member_role(
     s: DbSession,
 ) -> None:
     mem = await orgs.set_member_role(s, who, org_id, user_id, body.role)
-    await _audit(
+    await audit_event(
         s, request, who, "organization.member.role", "user", user_id,
         organizationId=org_id, role=orgs.OrgRole(mem.role).wire,
     )  # fmt: skip
@@ -109,7 +83,7 @@ async def add_cluster_admin(
     body: m.ClusterAdminAdd, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     user = await orgs.add_cluster_admin(s, who, body.email)
-    await _audit(s, request, who, "cluster.admin.add", "user", user.id, email=user.email)
+    await audit_event(s, request, who, "cluster.admin.add", "user", user.id, email=user.email)
 
 
 @router.post("/teams/{team_id}/migrate", tags=["teams"])
@@ -118,7 +92,7 @@ async def migrate_team(
 ) -> None:
     move = await orgs.migrate_team(s, who, team_id, body.organizationId, force=body.force)
     if move.to_org.id != move.from_org_id:
-        await _audit(
+        await audit_event(
             s, request, who, "team.migrate", "team", team_id, team_id=team_id,
             fromOrganizationId=move.from_org_id, toOrganizationId=move.to_org.id,
             removedUserIds=list(move.removed_user_ids),

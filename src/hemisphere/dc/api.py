@@ -18,11 +18,10 @@ from hemisphere.db.models import BaseImage, Plan
 from hemisphere.db.models import Workspace as WorkspaceRow
 from hemisphere.dc.preview_hosts import preview_host
 from hemisphere.identity.principal import Principal
-from hemisphere.observability import audit
 from hemisphere.sdk import models as m
+from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CurrentPrincipal
 from hemisphere.webapi.deps import DbSession, as_utc
-from hemisphere.webapi.problems import trace_id_of
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceNotRunning, WorkspaceRuntime
 from hemisphere.workspaces.service import NewWorkspace, WorkspaceChange, WorkspaceService
@@ -94,16 +93,8 @@ async def _audit(
     ws: WorkspaceRow,
     **detail: object,
 ) -> None:
-    await audit.record(
-        s,
-        actor_user_id=who.user_id,
-        actor_email=who.email,
-        action=action,
-        target_type="workspace",
-        target_id=ws.id,
-        team_id=ws.team_id,
-        detail={"name": ws.name, **detail},
-        trace_id=trace_id_of(request),
+    await audit_event(
+        s, request, who, action, "workspace", ws.id, ws.team_id, name=ws.name, **detail
     )
 
 

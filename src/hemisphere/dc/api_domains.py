@@ -11,11 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hemisphere.db.models import Domain as DomainRow
 from hemisphere.identity.principal import Principal
-from hemisphere.observability import audit
 from hemisphere.sdk import models as m
+from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CurrentPrincipal
 from hemisphere.webapi.deps import DbSession
-from hemisphere.webapi.problems import trace_id_of
 from hemisphere.workspaces.domains import (
     CERT_REQUESTED,
     CERT_WAITS_FOR_VERIFICATION,
@@ -71,17 +70,7 @@ def domain_out(view: DomainView) -> m.Domain:
 async def _audit(
     s: AsyncSession, request: Request, who: Principal, action: str, d: DomainRow, **detail: object
 ) -> None:
-    await audit.record(
-        s,
-        actor_user_id=who.user_id,
-        actor_email=who.email,
-        action=action,
-        target_type="domain",
-        target_id=d.name,
-        team_id=d.team_id,
-        detail=dict(detail),
-        trace_id=trace_id_of(request),
-    )
+    await audit_event(s, request, who, action, "domain", d.name, d.team_id, **detail)
 
 
 @router.get("", response_model=list[m.Domain])
