@@ -5,7 +5,8 @@ DcError
 │                            another workspace
 └── TerminalSessionError     a terminal session cannot be attached
     ├── TerminalSessionGone      unknown id, expired grace period, or another user's session
-    └── TerminalShellExited      the shell of the session has ended
+    ├── TerminalShellExited      the shell of the session has ended
+    └── TooManyTerminals         the user has the most sessions allowed, all of them in use
 """
 
 from __future__ import annotations
@@ -28,4 +29,8 @@ class TerminalSessionGone(TerminalSessionError):
 
 
 class TerminalShellExited(TerminalSessionError):
+    pass
+
+
+class TooManyTerminals(TerminalSessionError):
     pass

@@ -17,9 +17,10 @@ from hemisphere.console.app import mount_console
 from hemisphere.console.bootstrap import (
     FirstAdmin,
     ensure_catalog,
-    ensure_datacenter,
     ensure_first_admin,
+    register_datacenters,
 )
+from hemisphere.console.web.app import mount_web
 from hemisphere.db.engine import Database
 from hemisphere.db.migrate import upgrade_to_head
 from hemisphere.db.models import Datacenter
@@ -70,18 +71,14 @@ def build_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(upgrade_to_head, settings.database_url)
         async with db.transaction() as s:
-            if roles.console or await s.get(Datacenter, settings.datacenter_id) is None:
-                await ensure_datacenter(
-                    s,
-                    settings.datacenter_id,
-                    name="local" if settings.datacenter_id == 1 else f"dc-{settings.datacenter_id}",
-                    city="Localhost",
-                    country_code="DE",
-                    domain=settings.preview_domain,
-                )
             if roles.console:
+                await register_datacenters(s, settings)
                 await ensure_catalog(s)
-                started.first_admin = await ensure_first_admin(s, settings.first_admin_file)
+                started.first_admin = await ensure_first_admin(
+                    s, settings.first_admin_file, password=settings.admin_password or None
+                )
+            elif await s.get(Datacenter, settings.datacenter_id) is None:
+                await register_datacenters(s, settings, only=settings.datacenter_id)
         if dc_role is not None:
             await dc_role.start()
         try:
@@ -101,7 +98,8 @@ def build_app(
     app.state.db = db
     app.state.identity = DatabaseIdentity(db)
     if roles.console:
-        mount_console(app, db)
+        mount_console(app, db, agent_tokens_dir=settings.agent_tokens_dir)
+        mount_web(app, settings)
     if roles.dc:
         dc_role = DcRole(settings, db, app.state.identity, runtime or make_runtime(settings))
         dc_role.mount(app)
