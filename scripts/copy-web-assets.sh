@@ -17,3 +17,11 @@ install -m 0644 node_modules/@xterm/xterm/lib/xterm.mjs "$dest/xterm.esm.js"
 install -m 0644 node_modules/@xterm/xterm/css/xterm.css "$dest/xterm.css"
 install -m 0644 node_modules/@xterm/addon-fit/lib/addon-fit.mjs "$dest/addon-fit.esm.js"
 echo "==> web assets copied to $dest"
+# The interactive API docs (/api/docs) load Swagger UI from here, not from a CDN: air-gapped
+# installations have none.
+docs=src/hemisphere/webapi/static
+mkdir -p "$docs"
+install -m 0644 node_modules/swagger-ui-dist/swagger-ui-bundle.js "$docs/swagger-ui-bundle.js"
+install -m 0644 node_modules/swagger-ui-dist/swagger-ui.css "$docs/swagger-ui.css"
+install -m 0644 node_modules/swagger-ui-dist/favicon-32x32.png "$docs/favicon-32x32.png"
+echo "==> API docs assets copied to $docs"

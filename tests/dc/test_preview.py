@@ -279,3 +279,21 @@ def test_public_workspaces_and_failures(served: tuple[Preview, str, m.Workspace]
     reserved = pv.get(pv.host(ws, 3000), "/__hemisphere/other", headers=auth)
     assert reserved.status_code == 404
     assert pv.http.get("/healthz").json() == {"status": "ok"}  # other hosts pass the gate
+
+
+def test_disabling_a_user_ends_their_preview_access(
+    served: tuple[Preview, str, m.Workspace],
+) -> None:
+    pv, token, ws = served
+    host = pv.host(ws, 3000)
+    cookie = pv.login_browser(ws, 3000, token)
+    assert pv.get(host, headers={"Cookie": f"hemisphere_preview={cookie}"}).status_code == 200
+    with pv.p.client(token) as c:
+        me = c.me()
+    with pv.p.client() as admin:
+        admin.update_user(me.id, disabled=True)
+    eventually(
+        lambda: pv.get(host, headers={"Cookie": f"hemisphere_preview={cookie}"}).status_code
+        == 404,
+        "the preview cookie of a disabled user to stop working",
+    )

@@ -78,6 +78,7 @@ def _serve(settings: Settings, roles: Roles, *, banner: bool) -> None:
 def _print_banner(settings: Settings, started: Started) -> None:
     out.print(f"\n[bold green]Hemisphere is running[/] on {settings.public_url}")
     if started.first_admin is not None:
+        out.print(f"Open {settings.public_url} in a browser and log in with:")
         out.print(format_first_admin(started.first_admin), markup=False)
         out.print(
             f"(also in {settings.first_admin_file}; delete that file once you have stored them)"

@@ -272,9 +272,15 @@ async def create_team(
 
 
 async def team_role(s: AsyncSession, user_id: int, team_id: int) -> TeamRole | None:
+    """The user's role in the team; None when not a member or when the user is disabled, so
+    long-lived grants (preview cookies, terminals) end with the account."""
     role = await s.scalar(
-        select(TeamMembership.role).where(
-            TeamMembership.team_id == team_id, TeamMembership.user_id == user_id
+        select(TeamMembership.role)
+        .join(User, User.id == TeamMembership.user_id)
+        .where(
+            TeamMembership.team_id == team_id,
+            TeamMembership.user_id == user_id,
+            User.disabled.is_(False),
         )
     )
     return None if role is None else TeamRole(role)

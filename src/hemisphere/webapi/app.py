@@ -7,10 +7,13 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -122,13 +125,37 @@ class RequestObserver:
                 )
 
 
+_DOCS_ASSETS = Path(__file__).parent / "static"
+
+
+def _mount_docs(app: FastAPI, title: str) -> None:
+    """Swagger UI served from our own files (scripts/copy-web-assets.sh), never from a CDN."""
+    app.mount("/api/docs/static", StaticFiles(directory=_DOCS_ASSETS, check_dir=False), "docs")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        if not (_DOCS_ASSETS / "swagger-ui-bundle.js").exists():
+            return HTMLResponse(
+                "<p>The interactive docs' assets are not installed (run scripts/deps-web.sh). "
+                "The OpenAPI document is at <a href=/api/openapi.json>/api/openapi.json</a>.</p>",
+                status_code=503,
+            )
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title=f"{title} — docs",
+            swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs/static/swagger-ui.css",
+            swagger_favicon_url="/api/docs/static/favicon-32x32.png",
+        )
+
+
 def create_app(
     *, title: str, max_body_bytes: int, ready_checks: list[ReadyCheck], **kw: Any
 ) -> FastAPI:
     app = FastAPI(
         title=title,
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
         **kw,
@@ -137,6 +164,8 @@ def create_app(
 
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(RequestObserver)
+
+    _mount_docs(app, title)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
