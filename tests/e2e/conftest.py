@@ -41,13 +41,15 @@ _UNLABELED = """() => [...document.querySelectorAll('input, select, textarea')]
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running on the main
+# thread while it is open, which would break every asyncio test that runs after this package.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # Playwright gives every launch a fresh, temporary user-data-dir.
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

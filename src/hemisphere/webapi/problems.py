@@ -89,9 +89,11 @@ def _field_path(loc: tuple[Any, ...]) -> str:
         if isinstance(p, int):
             out += f"[{p}]"
         elif p == "[key]":
-            out += " (a key)"
+            out += " (the key)"
+        elif isinstance(p, str) and p.isidentifier():
+            out += f".{p}" if out else p
         else:
-            out += f".{p}" if out else str(p)
+            out += f"[{json.dumps(str(p))}]"
     return out or "body"
 
 
