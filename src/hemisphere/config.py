@@ -71,6 +71,30 @@ def _datacenters() -> tuple[RegisteredDatacenter, ...]:
         ) from None
 
 
+DEFAULT_WORKSPACE_IMAGES = {
+    "ubuntu-24.04": "docker.io/library/ubuntu:24.04",
+    "debian-12": "docker.io/library/debian:12",
+}
+
+
+def _workspace_images() -> dict[str, str]:
+    """Base-image id → container image (kubernetes runtime), HEMISPHERE_WORKSPACE_IMAGES as JSON."""
+    raw = _env("WORKSPACE_IMAGES", "")
+    if not raw:
+        return dict(DEFAULT_WORKSPACE_IMAGES)
+    try:
+        images = json.loads(raw)
+        if not isinstance(images, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in images.items()
+        ):
+            raise ValueError("expected an object of strings")
+        return images
+    except ValueError as exc:
+        raise ConfigError(
+            f"HEMISPHERE_WORKSPACE_IMAGES must be a JSON object base-image id → image: {exc}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     # /var/lib/hemisphere: workspace users must be able to traverse every parent of their homes,
@@ -113,6 +137,16 @@ class Settings:
     heartbeat_interval_s: float = field(
         default_factory=_typed("HEARTBEAT_INTERVAL", "10", float, "a number of seconds")
     )
+
+    # The kubernetes runtime (HEMISPHERE_RUNTIME=kubernetes): in-cluster service account unless a
+    # kubeconfig is given; workspaces go to WORKSPACE_NAMESPACE on STORAGE_CLASS volumes.
+    kubeconfig: str = field(default_factory=lambda: _env("KUBECONFIG", ""))
+    kube_context: str = field(default_factory=lambda: _env("KUBE_CONTEXT", ""))
+    storage_class: str = field(default_factory=lambda: _env("STORAGE_CLASS", "ceph-block"))
+    workspace_namespace: str = field(
+        default_factory=lambda: _env("WORKSPACE_NAMESPACE", "codesphere-workspaces")
+    )
+    workspace_images: dict[str, str] = field(default_factory=_workspace_images)
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -11,6 +11,7 @@ import typer
 
 _COMMAND_MODULES = (
     "hemisphere.cli.serve",
+    "hemisphere.cli.apply",
     "hemisphere.cli.client",
     "hemisphere.cli.bundle",
     "hemisphere.cli.upgrade",

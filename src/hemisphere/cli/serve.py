@@ -162,6 +162,12 @@ def register(app: typer.Typer) -> None:
         )
         _serve(
             settings,
-            Roles(console=False, dc=True, stop_sandboxes_on_exit=not keep_sandboxes),
+            # Pods outlive a restart of the dc service (a rolling update must not stop every
+            # workspace); local sandboxes are stopped unless asked otherwise.
+            Roles(
+                console=False,
+                dc=True,
+                stop_sandboxes_on_exit=settings.runtime == "local" and not keep_sandboxes,
+            ),
             banner=False,
         )

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -26,17 +27,33 @@ log = logging.getLogger("hemisphere.dc")
 
 
 def make_runtime(settings: Settings) -> WorkspaceRuntime:
-    """Pick the runtime backend by configuration."""
-    if settings.runtime == "local":
-        from hemisphere.workspaces.runtime.local import LocalRuntime
+    """Pick the runtime backend by configuration (HEMISPHERE_RUNTIME)."""
+    if settings.runtime == "kubernetes":
+        from hemisphere.installer.live import in_cluster_access, load_kubeconfig
+        from hemisphere.workspaces.runtime.kubernetes import (
+            KubernetesRuntime,
+            KubernetesRuntimeConfig,
+        )
 
-        # One cgroup subtree per data directory, so two installations (or test runs) on one
-        # host never share limits or kill each other's sandboxes.
-        tag = hashlib.sha256(str(settings.workspaces_dir.resolve()).encode()).hexdigest()[:10]
-        return LocalRuntime(settings.workspaces_dir, cgroup_parent=f"hemisphere-{tag}")
-    raise ValueError(
-        f"unknown runtime {settings.runtime!r} (HEMISPHERE_RUNTIME): use 'local' or 'kubernetes'"
-    )
+        access = (
+            load_kubeconfig(Path(settings.kubeconfig), settings.kube_context or None)
+            if settings.kubeconfig
+            else in_cluster_access()
+        )
+        return KubernetesRuntime(
+            KubernetesRuntimeConfig(
+                access=access,
+                storage_class=settings.storage_class,
+                namespace=settings.workspace_namespace,
+                images=settings.workspace_images,
+            )
+        )
+    from hemisphere.workspaces.runtime.local import LocalRuntime
+
+    # One cgroup subtree per data directory, so two installations (or test runs) on one
+    # host never share limits or kill each other's sandboxes.
+    tag = hashlib.sha256(str(settings.workspaces_dir.resolve()).encode()).hexdigest()[:10]
+    return LocalRuntime(settings.workspaces_dir, cgroup_parent=f"hemisphere-{tag}")
 
 
 class DcRole:
@@ -97,3 +114,4 @@ class DcRole:
         if stop_sandboxes:
             log.info("stopping running workspaces (they restart with the platform)")
             await self.reconciler.stop_all_sandboxes()
+        await self.runtime.aclose()

@@ -144,3 +144,7 @@ class WorkspaceRuntime(Protocol):
     async def storage_usage_mib(self, workspace_id: int) -> int:
         """How much of its storage the workspace uses (quota reporting)."""
         ...
+
+    async def aclose(self) -> None:
+        """Release connections held by the runtime (workspaces keep running)."""
+        ...

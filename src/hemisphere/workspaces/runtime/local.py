@@ -371,6 +371,9 @@ class LocalRuntime:
         self._require_live(workspace_id)  # the pid may have been reused while we read
         return ports
 
+    async def aclose(self) -> None:
+        """Nothing to release: sandboxes are independent processes and outlive this object."""
+
     async def storage_usage_mib(self, workspace_id: int) -> int:
         """Allocated size of the home, rounded up to MiB; 0 if the workspace has no home."""
         return math.ceil(await self.storage.usage_bytes(workspace_id) / _MIB)
