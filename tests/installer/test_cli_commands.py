@@ -6,8 +6,14 @@ command groups being importable.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -109,13 +115,32 @@ def test_advise_with_flags_and_json(run) -> None:  # type: ignore[no-untyped-def
     assert code != 0 and "low, medium, high" in output
 
 
-def test_advise_prompts_when_asked(app: typer.Typer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(advise, "_stdin_is_terminal", lambda: True)
-    answers = "strict\nstrict\nhigh\nsingle\nnone\nmedium\ncontrol\n"
-    result = CliRunner().invoke(app, ["advise"], input=answers, env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert "How strict are sovereignty needs for METADATA" in result.output
-    assert "Recommended: 1. Air-Gapped Installation" in result.output
+def test_advise_prompts_on_a_real_terminal() -> None:
+    """`hemisphere advise` on a real pty (not a faked isatty) asks the seed's questions."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hemisphere.cli.main", "advise"],
+        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+        env={**os.environ, "COLUMNS": "200", "TERM": "dumb"},
+    )  # fmt: skip
+    os.close(slave)
+    # The terminal's line discipline hands the program one answer per prompt.
+    os.write(master, b"strict\nstrict\nhigh\nsingle\nnone\nmedium\ncontrol\n")
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the program exited and closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, output.decode(errors="replace")
+    text = output.decode(errors="replace")
+    assert "How strict are sovereignty needs for METADATA" in text
+    assert "Recommended: 1. Air-Gapped Installation" in text
 
 
 def test_vault_and_render_keep_secrets_out_unless_asked(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

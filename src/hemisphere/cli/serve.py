@@ -18,7 +18,7 @@ from hemisphere.observability.logs import configure as configure_logs
 from hemisphere.server import Roles, build_app
 from hemisphere.server.app import Started
 
-out = Console(stderr=False, highlight=False)
+out = Console(stderr=False, highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 DataDir = Annotated[
