@@ -79,7 +79,8 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-def _trusted(keys: list[Path] | None) -> list[Ed25519PublicKey]:
+def trusted_keys(keys: list[Path] | None) -> list[Ed25519PublicKey]:
+    """The --key files, else $HEMISPHERE_BUNDLE_PUBKEY; shared with `hemisphere upgrade`."""
     paths = list(keys or [])
     if not paths and os.environ.get(PUBKEY_ENV):
         paths = [Path(p) for p in os.environ[PUBKEY_ENV].split(os.pathsep) if p]
@@ -224,7 +225,7 @@ def sign(
 def verify(bundle: BundlePath, key: PublicKeys = None) -> None:
     """Check the signature, then every file's checksum; extracts nothing."""
     with _errors():
-        trusted = _trusted(key)
+        trusted = trusted_keys(key)
         head = read_head(bundle)
         with _file_progress("verifying", head.manifest.total_size) as advance:
             verified = verify_bundle(bundle, trusted, progress=advance)
@@ -287,7 +288,7 @@ def extract(
 ) -> None:
     """Verify, then extract into DIR (e.g. to install the wheels offline)."""
     with _errors():
-        trusted = _trusted(key)
+        trusted = trusted_keys(key)
         head = read_head(bundle)
         with _file_progress("verifying + extracting", 2 * head.manifest.total_size) as advance:
             verified = extract_bundle(bundle, target, trusted, progress=advance)
@@ -343,7 +344,7 @@ def push(
 ) -> None:
     """Verify, then mirror every image into a registry and rewrite the manifests to it."""
     with _errors():
-        trusted = _trusted(key)
+        trusted = trusted_keys(key)
         target = MirrorTarget.parse(registry)
         options = MirrorOptions(
             target=target,

@@ -9,7 +9,6 @@ JSON file next to the spec (or in --state DIR).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.table import Table
 
-from hemisphere.bundle import BundleError, extract_bundle, load_public_key, read_head
+from hemisphere.bundle import BundleError, extract_bundle, read_head
 from hemisphere.bundle.signing import verify_envelope
 from hemisphere.bundle.upgrade import (
     CommandDeployer,
@@ -40,6 +39,7 @@ from hemisphere.bundle.upgrade import (
     load_sites,
     plan_upgrade,
 )
+from hemisphere.cli.bundle import PublicKeys, trusted_keys
 from hemisphere.topology import TopologyError
 
 out = Console(highlight=False)
@@ -51,13 +51,8 @@ upgrade_app = typer.Typer(
     no_args_is_help=True,
 )
 
-PUBKEY_ENV = "HEMISPHERE_BUNDLE_PUBKEY"
 Spec = Annotated[Path, typer.Option("--spec", help="The install spec (YAML).")]
 Bundle = Annotated[Path, typer.Option("--bundle", help="The bundle to upgrade to.")]
-Keys = Annotated[
-    list[Path] | None,
-    typer.Option("--key", help=f"Trusted public key; repeatable. Default: ${PUBKEY_ENV}."),
-]
 StateDir = Annotated[
     Path | None,
     typer.Option("--state", help="Directory for upgrade-state.json (default: next to the spec)."),
@@ -91,16 +86,6 @@ def _errors() -> Iterator[None]:
     except (BundleError, UpgradeError, TopologyError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-
-
-def _trusted(keys: list[Path] | None) -> list[Ed25519PublicKey]:
-    paths = list(keys or [])
-    if not paths and os.environ.get(PUBKEY_ENV):
-        paths = [Path(p) for p in os.environ[PUBKEY_ENV].split(os.pathsep) if p]
-    if not paths:
-        err.print(f"[red]error:[/red] no trusted public key: pass --key PUB or set {PUBKEY_ENV}")
-        raise typer.Exit(1)
-    return [load_public_key(p) for p in paths]
 
 
 def _health_urls(pairs: list[str] | None) -> dict[str, str]:
@@ -152,10 +137,10 @@ def _release(bundle: Path, trusted: list[Ed25519PublicKey], scratch: Path) -> Re
 
 
 @upgrade_app.command("plan")
-def plan(spec: Spec, bundle: Bundle, key: Keys = None, state: StateDir = None) -> None:
+def plan(spec: Spec, bundle: Bundle, key: PublicKeys = None, state: StateDir = None) -> None:
     """Show the steps an upgrade to the bundle's version would take, or why it is refused."""
     with _errors():
-        trusted = _trusted(key)
+        trusted = trusted_keys(key)
         head = read_head(bundle)
         if head.envelope_bytes is None:
             raise UpgradeStateError(
@@ -179,7 +164,7 @@ def plan(spec: Spec, bundle: Bundle, key: Keys = None, state: StateDir = None) -
 def apply(
     spec: Spec,
     bundle: Bundle,
-    key: Keys = None,
+    key: PublicKeys = None,
     state: StateDir = None,
     deploy_command: DeployCommand = None,
     record_only: RecordOnly = False,
@@ -190,7 +175,7 @@ def apply(
 ) -> None:
     """Verify the bundle, then upgrade the console's site and each DC in turn, health-gated."""
     with _errors():
-        trusted = _trusted(key)
+        trusted = trusted_keys(key)
         deployer = _deployer(deploy_command, record_only)
         sites = load_sites(spec, _health_urls(health_url))
         store = StateStore(default_state_path(spec, state))
@@ -218,7 +203,7 @@ def apply(
 @upgrade_app.command("rollback")
 def rollback(
     spec: Spec,
-    key: Keys = None,
+    key: PublicKeys = None,
     state: StateDir = None,
     deploy_command: DeployCommand = None,
     record_only: RecordOnly = False,
@@ -229,7 +214,7 @@ def rollback(
 ) -> None:
     """Return the sites of the last upgrade to the versions (and bundles) they ran before."""
     with _errors():
-        trusted = _trusted(key)
+        trusted = trusted_keys(key)
         deployer = _deployer(deploy_command, record_only)
         sites = load_sites(spec, _health_urls(health_url))
         store = StateStore(default_state_path(spec, state))
