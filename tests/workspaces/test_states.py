@@ -23,9 +23,10 @@ def _plan(d: Desired, phase: ObservedPhase | None) -> list[tuple[ActionKind, Sta
     ("desired", "phase", "expected"),
     [
         # want running
-        (Desired(1, 1, State.STARTING, False), None, [(A.PROVISION, None)]),
-        (Desired(1, 1, State.STOPPED, False), None, [(A.RECORD, State.STARTING), (A.PROVISION, None)]),
-        (Desired(1, 1, State.STARTING, True), None, [(A.PROVISION, None)]),  # storage lost
+        (Desired(1, 1, State.STARTING, False), None, [(A.PROVISION, None), (A.START, None)]),
+        (Desired(1, 1, State.STOPPED, False), None,
+         [(A.RECORD, State.STARTING), (A.PROVISION, None), (A.START, None)]),
+        (Desired(1, 1, State.STARTING, True), None, [(A.PROVISION, None), (A.START, None)]),  # storage lost
         (Desired(1, 1, State.STARTING, True), STOPPED, [(A.START, None)]),
         (Desired(1, 1, State.STARTING, True), STARTING, []),
         (Desired(1, 1, State.STARTING, True), RUNNING, [(A.RECORD, State.RUNNING)]),
@@ -68,4 +69,5 @@ def test_each_workspace_is_planned_on_its_own() -> None:
     actions = plan(desired, {})
     assert plan(desired, {}) == actions  # deterministic
     assert {a.workspace_id for a in actions if a.kind is ActionKind.PROVISION} == {1, 3, 5}
+    assert {a.workspace_id for a in actions if a.kind is ActionKind.START} == {1, 3, 5}
     assert {a.workspace_id for a in actions} == {1, 3, 5}  # stopped ones need nothing

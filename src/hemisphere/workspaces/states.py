@@ -86,8 +86,13 @@ def _plan_one(d: Desired, obs: Observed | None) -> list[Action]:
         if d.state == State.FAILED and phase != ObservedPhase.RUNNING:
             return []  # stays failed until the user asks again (PATCH replicas clears it)
         if not d.provisioned or obs is None:
-            # Storage missing (never provisioned, or lost): provision, then start next pass.
-            return [*_record(d, State.STARTING), Action(ActionKind.PROVISION, wid)]
+            # Storage missing (never provisioned, or lost): provision, then start right away
+            # (a failed provision ends the list; the next pass plans again).
+            return [
+                *_record(d, State.STARTING),
+                Action(ActionKind.PROVISION, wid),
+                Action(ActionKind.START, wid),
+            ]
         if phase == ObservedPhase.RUNNING:
             return _record(d, State.RUNNING)
         if phase == ObservedPhase.FAILED:
