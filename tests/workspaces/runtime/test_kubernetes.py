@@ -220,12 +220,22 @@ async def test_terminal_and_port_forward(runtime: KubernetesRuntime, cluster: Ku
 
     term = await runtime.open_terminal(16, 100, 30)
     try:
-        await term.write(b"stty size; echo marker-$((40+2))\n")
-        seen = b""
         deadline = time.monotonic() + 20
-        while b"marker-42" not in seen and time.monotonic() < deadline:
-            seen += await asyncio.wait_for(term.read(), 20)
-        assert b"marker-42" in seen and b"30 100" in seen
+
+        async def run(command: bytes, marker: bytes) -> bytes:
+            await term.write(command + b"; echo " + marker[:-1] + b"$((0+" + marker[-1:] + b"))\n")
+            out = b""
+            while marker not in out and time.monotonic() < deadline:
+                out += await asyncio.wait_for(term.read(), 20)
+            assert marker in out, out
+            return out
+
+        # The initial size travels on the resize channel just after the stream opens, so the
+        # very first command may still see 0x0: ask until the size has arrived.
+        attempt = 0
+        while b"30 100" not in await run(b"stty size", b"marker-" + str(attempt % 10).encode()):
+            attempt += 1
+            assert time.monotonic() < deadline, "the initial terminal size never arrived"
         await term.resize(120, 40)
         await term.write(b"stty size\n")
         more = b""
