@@ -176,9 +176,11 @@ def apply(
     """Verify the bundle, then upgrade the console's site and each DC in turn, health-gated."""
     with _errors():
         trusted = trusted_keys(key)
-        deployer = _deployer(deploy_command, record_only)
         sites = load_sites(spec, _health_urls(health_url))
         store = StateStore(default_state_path(spec, state))
+        engine = _engine(
+            store, deploy_command, record_only, health_timeout, health_interval, ca_file
+        )
         scratch = Path(tempfile.mkdtemp(prefix="hemisphere-upgrade-"))
         try:
             with err.status("verifying the bundle"):
@@ -192,8 +194,6 @@ def apply(
                 head.manifest.min_upgrade_from,
             )
             _print_plan(the_plan)
-            gate = HttpHealthGate(timeout=health_timeout, interval=health_interval, ca_file=ca_file)
-            engine = RolloutEngine(store, deployer, gate, on_event=lambda t: err.print(f"  {t}"))
             run = engine.apply(sites, the_plan, release)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -215,9 +215,11 @@ def rollback(
     """Return the sites of the last upgrade to the versions (and bundles) they ran before."""
     with _errors():
         trusted = trusted_keys(key)
-        deployer = _deployer(deploy_command, record_only)
         sites = load_sites(spec, _health_urls(health_url))
         store = StateStore(default_state_path(spec, state))
+        engine = _engine(
+            store, deploy_command, record_only, health_timeout, health_interval, ca_file
+        )
         scratch = Path(tempfile.mkdtemp(prefix="hemisphere-rollback-"))
 
         def load_release(record: ReleaseRecord) -> ReleaseRef:
@@ -235,14 +237,26 @@ def rollback(
             return release
 
         try:
-            gate = HttpHealthGate(timeout=health_timeout, interval=health_interval, ca_file=ca_file)
-            engine = RolloutEngine(store, deployer, gate, on_event=lambda t: err.print(f"  {t}"))
             run = engine.rollback(sites, load_release)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     after = store.load()
     versions = ", ".join(f"{s.name}={after.version_of(s.name) or '-'}" for s in sites)
     out.print(f"[green]rolled back[/green] upgrade run {run}: {versions}")
+
+
+def _engine(
+    store: StateStore,
+    deploy_command: str | None,
+    record_only: bool,
+    health_timeout: float,
+    health_interval: float,
+    ca_file: Path | None,
+) -> RolloutEngine:
+    """The rollout engine both `apply` and `rollback` drive: deployer + health gate + state."""
+    deployer = _deployer(deploy_command, record_only)
+    gate = HttpHealthGate(timeout=health_timeout, interval=health_interval, ca_file=ca_file)
+    return RolloutEngine(store, deployer, gate, on_event=lambda t: err.print(f"  {t}"))
 
 
 def _bundle_exists(path: Path) -> bool:
