@@ -49,14 +49,14 @@ from hemisphere.bundle import (
     verify_bundle,
 )
 from hemisphere.bundle.rendered import load_rendered_dir
+from hemisphere.cli.apps import command_group
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-bundle_app = typer.Typer(
+bundle_app = command_group(
     name="bundle",
     help="Signed offline bundles: build, sign, verify, inspect, extract, push to a mirror.",
-    no_args_is_help=True,
 )
 
 PUBKEY_ENV = "HEMISPHERE_BUNDLE_PUBKEY"

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hemisphere.cli.apps import command_group
 from hemisphere.sdk import HemisphereClient, HemisphereError
 from hemisphere.sdk import models as m
 
@@ -107,7 +108,7 @@ def register(app: typer.Typer) -> None:
             json.dump({"url": url, "token": created.token}, f)
         out.print(f"Logged in as {email}; token saved to {path}")
 
-    token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+    token_app = command_group(help="API tokens.")
     app.add_typer(token_app, name="token")
 
     @token_app.command("create")
@@ -123,7 +124,7 @@ def register(app: typer.Typer) -> None:
             rows = [[t.id, t.name, t.prefix + "…", t.createdAt] for t in c.list_tokens()]
         _table("API tokens", ["id", "name", "prefix", "created"], rows)
 
-    users = typer.Typer(help="Users (cluster admins).", no_args_is_help=True)
+    users = command_group(help="Users (cluster admins).")
     app.add_typer(users, name="users")
 
     @users.command("create")
@@ -145,7 +146,7 @@ def register(app: typer.Typer) -> None:
             rows = [[u.id, u.email, u.name, u.isClusterAdmin, u.disabled] for u in c.list_users()]
         _table("Users", ["id", "email", "name", "admin", "disabled"], rows)
 
-    teams = typer.Typer(help="Teams and members.", no_args_is_help=True)
+    teams = command_group(help="Teams and members.")
     app.add_typer(teams, name="teams")
 
     @teams.command("list")
@@ -180,7 +181,7 @@ def register(app: typer.Typer) -> None:
             ]
         _table(f"Members of team {team}", ["user", "email", "role"], rows)
 
-    ws = typer.Typer(help="Workspaces.", no_args_is_help=True)
+    ws = command_group(help="Workspaces.")
     app.add_typer(ws, name="ws")
 
     @ws.command("list")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-import typer
+from hemisphere.cli.apps import command_group
 
 _COMMAND_MODULES = (
     "hemisphere.cli.serve",
@@ -21,12 +21,10 @@ _COMMAND_MODULES = (
     "hemisphere.cli.vault",
 )
 
-app = typer.Typer(
+app = command_group(
     name="hemisphere",
     help="Hemisphere: self-hosted cloud development environments.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 
 for _module in _COMMAND_MODULES:

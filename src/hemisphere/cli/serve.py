@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from hemisphere.cli.apps import command_group
 from hemisphere.config import ConfigError, Settings
 from hemisphere.console.bootstrap import format_first_admin
 from hemisphere.federation.heartbeat import Agent
@@ -104,7 +105,7 @@ def register(app: typer.Typer) -> None:
             )
         _serve(settings, Roles(console=True, dc=True), banner=True)
 
-    serve = typer.Typer(help="Run one role of a multi-process installation.", no_args_is_help=True)
+    serve = command_group(help="Run one role of a multi-process installation.")
     app.add_typer(serve, name="serve")
 
     @serve.command("agent")

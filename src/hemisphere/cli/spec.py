@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from hemisphere.cli.apps import command_group
 from hemisphere.topology import (
     SCENARIO_NAMES,
     InstallSpec,
@@ -28,10 +29,9 @@ from hemisphere.topology.starters import starter_spec
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-spec_app = typer.Typer(
+spec_app = command_group(
     name="spec",
     help="Install specs: write a starter, validate one, print the JSON Schema.",
-    no_args_is_help=True,
 )
 
 SpecPath = Annotated[Path, typer.Argument(help="Install spec (YAML).", show_default=False)]

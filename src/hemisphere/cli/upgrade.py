@@ -39,16 +39,16 @@ from hemisphere.bundle.upgrade import (
     load_sites,
     plan_upgrade,
 )
+from hemisphere.cli.apps import command_group
 from hemisphere.cli.bundle import PublicKeys, trusted_keys
 from hemisphere.topology import TopologyError
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-upgrade_app = typer.Typer(
+upgrade_app = command_group(
     name="upgrade",
     help="Upgrade the sites of a spec to a bundle's version, DC by DC; roll back.",
-    no_args_is_help=True,
 )
 
 Spec = Annotated[Path, typer.Option("--spec", help="The install spec (YAML).")]

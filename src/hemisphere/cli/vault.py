@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hemisphere.cli.apps import command_group
 from hemisphere.cli.spec import SpecPath, load_spec_or_exit
 from hemisphere.installer import VaultError
 from hemisphere.installer.vault import (
@@ -28,10 +29,9 @@ from hemisphere.installer.vault import (
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-vault_app = typer.Typer(
+vault_app = command_group(
     name="vault",
     help="Secrets generated once, encrypted at rest (age), shared or per data center.",
-    no_args_is_help=True,
 )
 
 VaultOpt = Annotated[Path | None, typer.Option("--vault", help="Vault file.")]
