@@ -15,10 +15,7 @@ bench: deps-system deps-python deps-web deps-k8s
 	$(PY) -m bench
 
 lint: deps-python
-	.venv/bin/ruff check src tests bench
-	.venv/bin/ruff format --check src tests bench
-	.venv/bin/mypy
-	.venv/bin/lint-imports
+	scripts/lint.sh
 
 deps: deps-system deps-python deps-web deps-k8s
 

@@ -4,9 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p test-artifacts
-.venv/bin/ruff check src tests bench || exit 1
-.venv/bin/mypy || exit 1
-.venv/bin/lint-imports || exit 1
+scripts/lint.sh || exit 1
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

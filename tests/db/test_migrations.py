@@ -44,8 +44,16 @@ def test_deleted_ids_are_never_handed_out_again(db_url: str) -> None:
     engine = create_engine(to_sync_url(db_url))
     try:
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', CURRENT_TIMESTAMP)"))
-            conn.execute(text("INSERT INTO datacenters (id, name, city, country_code, domain) VALUES (1, 'd', 'c', 'DE', 'x')"))
+            conn.execute(
+                text(
+                    "INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO datacenters (id, name, city, country_code, domain) VALUES (1, 'd', 'c', 'DE', 'x')"
+                )
+            )
             insert = text(
                 "INSERT INTO teams (name, organization_id, default_datacenter_id, created_at) "
                 "VALUES (:n, 'o', 1, CURRENT_TIMESTAMP) RETURNING id"

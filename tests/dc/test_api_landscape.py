@@ -84,7 +84,7 @@ def test_landscape_authorization_and_scale_body(platform: RunningPlatform) -> No
         ({"web": 1.5}, "web"),
         ({"web": True}, "web"),
         ([1], "body"),
-        ({"": 1}, "[\"\"] (the key)"),  # an empty service name
+        ({"": 1}, '[""] (the key)'),  # an empty service name
     ):
         r = _raw(platform, "PATCH", path, token, body)
         assert r.status_code == 400, (body, r.text)

@@ -65,7 +65,9 @@ def test_database_outage_fails_fast_and_recovers(
                     time.sleep(0.5)
             assert st.isRunning
             # The process started before the outage is still there: the sandbox never stopped.
-            assert c.execute(ws.id, "pgrep -f '^sleep 600' >/dev/null && echo yes").output == "yes\n"
+            assert (
+                c.execute(ws.id, "pgrep -f '^sleep 600' >/dev/null && echo yes").output == "yes\n"
+            )
     finally:
         p.stop()
 

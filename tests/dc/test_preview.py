@@ -293,7 +293,6 @@ def test_disabling_a_user_ends_their_preview_access(
     with pv.p.client() as admin:
         admin.update_user(me.id, disabled=True)
     eventually(
-        lambda: pv.get(host, headers={"Cookie": f"hemisphere_preview={cookie}"}).status_code
-        == 404,
+        lambda: pv.get(host, headers={"Cookie": f"hemisphere_preview={cookie}"}).status_code == 404,
         "the preview cookie of a disabled user to stop working",
     )
