@@ -175,9 +175,14 @@ if [ ! -x "$OUT/debian-kubectl" ]; then
       cp -f "$OUT/debian-kubectl" "$OUT/debian-kubectl.version" "$HOME_CACHE/"
       log "Debian kubectl $(cat "$OUT/debian-kubectl.version")"
     else
-      log "warning: could not download Debian's kubernetes-client"
+      rm -rf "$tmp"
+      log "error: could not download Debian's kubernetes-client (kubectl); the tests need it"
+      exit 1
     fi
     rm -rf "$tmp"
+  else
+    log "error: no apt-get to fetch Debian's kubernetes-client (kubectl); the tests need it"
+    exit 1
   fi
 fi
 

@@ -671,10 +671,20 @@ def _node(name: str) -> dict[str, Any]:
     }
 
 
-def kubectl(cluster: KubeCluster, *args: str, binary: str = "kubectl") -> str:
-    """Run a kubectl against `cluster` and return stdout (raises with stderr on failure)."""
+def kubectl_binary() -> Path:
+    """The kubectl `make test` installs (Debian's kubernetes-client, extracted by
+    scripts/build-k8s.sh); never whatever `kubectl` happens to be on PATH."""
+    binary = BIN_DIR / "debian-kubectl"
+    if not binary.is_file():
+        raise RuntimeError(f"{binary} is missing: run `make deps-k8s` (scripts/build-k8s.sh)")
+    return binary
+
+
+def kubectl(cluster: KubeCluster, *args: str) -> str:
+    """Run the project's kubectl against `cluster` and return stdout (raises with stderr on
+    failure)."""
     proc = subprocess.run(
-        [binary, f"--kubeconfig={cluster.kubeconfig}", *args],
+        [str(kubectl_binary()), f"--kubeconfig={cluster.kubeconfig}", *args],
         capture_output=True,
         text=True,
         timeout=60,

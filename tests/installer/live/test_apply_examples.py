@@ -20,11 +20,9 @@ from tests.installer.live.conftest import (
     managed_snapshot,
     plain_lines,
 )
-from tests.services.kube import BIN_DIR, kubectl
+from tests.services.kube import kubectl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.k8s]
-
-DEBIAN_KUBECTL = BIN_DIR / "debian-kubectl"
 
 
 def _rendered_count(spec_path: Path) -> dict[str, int]:
@@ -72,17 +70,14 @@ def test_air_gapped_apply_is_accepted_idempotent_and_uninstalls_cleanly(spec_on)
     assert f"{total}/{total}" in row, status.stdout  # all applied and up to date
 
     # An independent client (Debian's kubectl) sees the objects Hemisphere created.
-    binary = str(DEBIAN_KUBECTL) if DEBIAN_KUBECTL.exists() else "kubectl"
-    got = json.loads(
-        kubectl(cluster, "get", "deployments", "-n", "codesphere", "-o", "json", binary=binary)
-    )
+    got = json.loads(kubectl(cluster, "get", "deployments", "-n", "codesphere", "-o", "json"))
     names = {d["metadata"]["name"] for d in got["items"]}
     assert names and all(
         d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "hemisphere"
         for d in got["items"]
     )
     assert all(d["status"].get("availableReplicas") == d["spec"]["replicas"] for d in got["items"])
-    cephs = kubectl(cluster, "get", "cephclusters.ceph.rook.io", "-A", "-o", "name", binary=binary)
+    cephs = kubectl(cluster, "get", "cephclusters.ceph.rook.io", "-A", "-o", "name")
     assert cephs.strip()
 
     # Drift: someone scales a Deployment by hand -> diff shows it, apply puts it back.

@@ -30,14 +30,13 @@ from hemisphere.workspaces.runtime.base import (
     WorkspaceRuntime,
 )
 from hemisphere.workspaces.runtime.kubernetes import KubernetesRuntime, KubernetesRuntimeConfig
-from tests.services.kube import BIN_DIR, KubeCluster, kubectl
+from tests.services.kube import KubeCluster, kubectl
 from tests.workspaces.runtime.k8s_driver import IMAGES, spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.k8s]
 
 NS = "codesphere-workspaces"
 CLASS = "ceph-rbd-test"
-DEBIAN_KUBECTL = BIN_DIR / "debian-kubectl"
 
 
 @pytest.fixture
@@ -120,10 +119,9 @@ async def test_lifecycle_create_start_stop_start_remove(
         )
 
     # Debian's kubectl, an independent client, reads what the runtime created.
-    binary = str(DEBIAN_KUBECTL) if DEBIAN_KUBECTL.exists() else "kubectl"
     listed = json.loads(
         kubectl(cluster, "-n", NS, "get", "pods,pvc,svc", "-l", "hemisphere.dev/workspace-id=11",
-                "-o", "json", binary=binary)
+                "-o", "json")
     )  # fmt: skip
     kinds = sorted((i["kind"], i["metadata"]["name"]) for i in listed["items"])
     assert kinds == [
