@@ -127,6 +127,31 @@ class Settings:
     )
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     exec_timeout_s: float = 5.0
+    # What one workspace may hold of the DC's shared resources (issue 10): bytes kept per
+    # execute output stream, concurrent executes, concurrent preview upstream connections.
+    exec_max_output_bytes: int = field(
+        default_factory=_typed("EXEC_MAX_OUTPUT_BYTES", str(1 << 20), int, "a number of bytes")
+    )
+    exec_concurrency: int = field(
+        default_factory=_typed("EXEC_CONCURRENCY", "4", int, "a number of executes")
+    )
+    preview_connections: int = field(
+        default_factory=_typed("PREVIEW_CONNECTIONS", "32", int, "a number of connections")
+    )
+    preview_connect_timeout_s: float = field(
+        default_factory=_typed("PREVIEW_CONNECT_TIMEOUT", "10", float, "a number of seconds")
+    )
+    preview_read_timeout_s: float = field(
+        default_factory=_typed("PREVIEW_READ_TIMEOUT", "120", float, "a number of seconds")
+    )
+    # The reconciler: actions in flight at once, and how long provisioning (incl. git clone)
+    # and starting may take before the workspace is marked failed.
+    reconcile_concurrency: int = field(
+        default_factory=_typed("RECONCILE_CONCURRENCY", "8", int, "a number of actions")
+    )
+    provision_deadline_s: float = field(
+        default_factory=_typed("PROVISION_DEADLINE", "120", float, "a number of seconds")
+    )
     datacenters: tuple[RegisteredDatacenter, ...] = field(default_factory=_datacenters)
     admin_password: str = field(default_factory=lambda: _env("ADMIN_PASSWORD", ""))
     # The agent: where the console is, and the token it presents (one per DC, from the vault).

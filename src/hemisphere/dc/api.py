@@ -22,9 +22,11 @@ from hemisphere.sdk import models as m
 from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CurrentPrincipal
 from hemisphere.webapi.deps import DbSession, as_utc
+from hemisphere.webapi.problems import ApiProblem
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceNotRunning, WorkspaceRuntime
 from hemisphere.workspaces.service import NewWorkspace, WorkspaceChange, WorkspaceService
+from hemisphere.workspaces.slots import SlotsExhausted, WorkspaceSlots
 from hemisphere.workspaces.states import State
 
 router = APIRouter(prefix="/api")
@@ -41,6 +43,7 @@ class DcContext:
         preview_domain: str,
         exec_timeout_s: float,
         public_scheme: str = "http",
+        exec_concurrency: int = 4,
     ) -> None:
         self.service = service
         self.runtime = runtime
@@ -48,6 +51,8 @@ class DcContext:
         self.preview_domain = preview_domain
         self.exec_timeout_s = exec_timeout_s
         self.public_scheme = public_scheme
+        # One workspace's executes must not take the whole DC's memory and processes.
+        self.exec_slots = WorkspaceSlots(exec_concurrency, "executes")
 
 
 def dc_context(request: Request) -> DcContext:
@@ -301,9 +306,12 @@ async def _run(
     merged.update(env or {})
     await s.commit()  # do not hold a DB transaction open while the command runs
     try:
-        result = await ctx.runtime.exec(
-            ws.id, command, env=merged, working_dir=working_dir, timeout_s=ctx.exec_timeout_s
-        )
+        with ctx.exec_slots.take(ws.id):
+            result = await ctx.runtime.exec(
+                ws.id, command, env=merged, working_dir=working_dir, timeout_s=ctx.exec_timeout_s
+            )
+    except SlotsExhausted as exc:
+        raise ApiProblem(429, str(exc), {"Retry-After": str(exc.retry_after_s)}) from exc
     except WorkspaceNotRunning as exc:
         ws.state = State.STOPPED  # shown in the error only; the reconciler records the truth
         ctx.reconciler.poke()
@@ -316,6 +324,7 @@ async def _run(
         + (f"\n(timed out after {ctx.exec_timeout_s:g} s)" if result.timed_out else ""),
         exitCode=result.exit_code,
         timedOut=result.timed_out,
+        truncated=result.truncated,
     )
 
 

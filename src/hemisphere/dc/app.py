@@ -53,7 +53,11 @@ def make_runtime(settings: Settings) -> WorkspaceRuntime:
     # One cgroup subtree per data directory, so two installations (or test runs) on one
     # host never share limits or kill each other's sandboxes.
     tag = hashlib.sha256(str(settings.workspaces_dir.resolve()).encode()).hexdigest()[:10]
-    return LocalRuntime(settings.workspaces_dir, cgroup_parent=f"hemisphere-{tag}")
+    return LocalRuntime(
+        settings.workspaces_dir,
+        cgroup_parent=f"hemisphere-{tag}",
+        max_output_bytes=settings.exec_max_output_bytes,
+    )
 
 
 class DcRole:
@@ -83,6 +87,7 @@ class DcRole:
             preview_domain=settings.preview_domain,
             exec_timeout_s=settings.exec_timeout_s,
             public_scheme=settings.public_url.split("://", 1)[0],
+            exec_concurrency=settings.exec_concurrency,
         )
         self._db = db
         self._tasks: list[asyncio.Task[None]] = []

@@ -313,6 +313,8 @@ class ExecuteResponse(Response):
     error: str
     exitCode: int
     timedOut: bool = False
+    # Hemisphere extension: output or error was cut at the per-stream cap (the rest was dropped).
+    truncated: bool = False
 
 
 class GitHead(Response):

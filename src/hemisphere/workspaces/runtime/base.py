@@ -57,6 +57,7 @@ class ExecResult:
     error: str
     exit_code: int
     timed_out: bool = False
+    truncated: bool = False  # output or error lost bytes past the runtime's per-stream cap
 
 
 class Terminal(Protocol):

@@ -136,7 +136,7 @@ class LocalRuntime:
         start_timeout_s: float = 10.0,
         clone_timeout_s: float = 600.0,
         connect_timeout_s: float = 5.0,
-        max_output_bytes: int = 16 * _MIB,
+        max_output_bytes: int = _MIB,
     ) -> None:
         _require_host()
         cgroups.check_controllers(cgroup_root)
@@ -270,8 +270,9 @@ class LocalRuntime:
     ) -> ExecResult:
         """`bash -c command` in the sandbox. On timeout the command's session is killed and
         the result has `timed_out=True`, exit code 124. Output beyond `max_output_bytes` per
-        stream is dropped (noted at the end). Processes the command leaves running in the
-        background keep running; their output is no longer read once the command has exited."""
+        stream is read and dropped (`truncated=True`; the command is not killed for it).
+        Processes the command leaves running in the background keep running; their output is
+        no longer read once the command has exited."""
         record = self._require_live(workspace_id)
         argv = self._enter(
             workspace_id,
@@ -320,7 +321,13 @@ class LocalRuntime:
             code = EXEC_TIMEOUT_EXIT_CODE
         elif code < 0:
             code = 128 - code  # killed by a signal, as a shell reports it
-        return ExecResult(output=output, error=error, exit_code=code, timed_out=timed_out)
+        return ExecResult(
+            output=output,
+            error=error,
+            exit_code=code,
+            timed_out=timed_out,
+            truncated=stdout.truncated or stderr.truncated,
+        )
 
     async def open_terminal(self, workspace_id: int, cols: int, rows: int) -> Terminal:
         record = self._require_live(workspace_id)

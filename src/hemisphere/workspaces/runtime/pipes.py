@@ -8,6 +8,7 @@ stop reading at a moment of its choosing and simply close its end.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 
 
@@ -46,7 +47,13 @@ async def read_until(fd: int, *, newline: bool, limit: int = 1 << 20) -> bytes:
 
 
 class OutputCollector:
-    """Collects everything written to a pipe, keeping the first `limit` bytes."""
+    """Collects what is written to a pipe, keeping only the first `limit` bytes.
+
+    Past the cap it keeps reading and drops what it reads instead of stopping: a writer blocked
+    on a full pipe (or killed by SIGPIPE) would change the command's behaviour and exit code,
+    while draining costs no memory and is bounded by the exec's own deadline. `truncated` says
+    whether anything was dropped.
+    """
 
     def __init__(self, fd: int, limit: int) -> None:
         self._fd = fd
@@ -68,7 +75,8 @@ class OutputCollector:
             room = self._limit - len(self._buf)
             if len(chunk) > room:
                 self.truncated = True
-            self._buf += chunk[: max(room, 0)]
+            if room > 0:
+                self._buf += chunk[:room]
 
     async def finish(self, grace_s: float) -> str:
         """Wait up to `grace_s` for EOF, then stop reading, close the fd and return the text."""
@@ -79,10 +87,11 @@ class OutputCollector:
             await asyncio.gather(self._task, return_exceptions=True)
         finally:
             os.close(self._fd)
-        text = self._buf.decode("utf-8", errors="replace")
-        if self.truncated:
-            text += f"\n[output truncated after {self._limit} bytes]\n"
-        return text
+        if not self.truncated:
+            return self._buf.decode("utf-8", errors="replace")
+        # Cut mid-character: drop the incomplete tail rather than adding a replacement
+        # character, so the text never encodes to more than `limit` bytes.
+        return codecs.getincrementaldecoder("utf-8")("replace").decode(self._buf, final=False)
 
     async def abandon(self) -> None:
         """Stop reading and close the fd now (the caller was cancelled)."""
