@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNTIME=(bubblewrap util-linux procps iproute2 git)
-TEST=(zstd postgresql-15 docker-registry skopeo umoci chromium etcd-server openssl)
+TEST=(zstd postgresql-15 docker-registry skopeo umoci chromium etcd-server openssl dnsmasq-base)
 case "${1:-test}" in
   runtime) PACKAGES=("${RUNTIME[@]}") ;;
   test) PACKAGES=("${RUNTIME[@]}" "${TEST[@]}") ;;
