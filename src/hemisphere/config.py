@@ -27,6 +27,10 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"HEMISPHERE_{name}", default)
 
 
+def _optional_int(raw: str) -> int | None:
+    return int(raw) if raw else None
+
+
 def _typed(name: str, default: str, parse: Callable[[str], T], kind: str) -> Callable[[], T]:
     def read() -> T:
         raw = _env(name, default)
@@ -127,6 +131,12 @@ class Settings:
     )
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     exec_timeout_s: float = 5.0
+    # The local runtime's first workspace uid (uid = base + workspace id). Unset: derived from
+    # the data directory, one of 1792 ranges of 2^20 uids (runtime/local.py, default_uid_base);
+    # set it when several installations share a host, so their uid ranges never overlap.
+    uid_base: int | None = field(
+        default_factory=_typed("UID_BASE", "", _optional_int, "an integer uid (e.g. 1000000)")
+    )
     # What one workspace may hold of the DC's shared resources (issue 10): bytes kept per
     # execute output stream, concurrent executes, concurrent preview upstream connections.
     exec_max_output_bytes: int = field(

@@ -57,7 +57,7 @@ class RunningPlatform:
         app = build_app(self.settings, self.roles, started=started)
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.settings.port, log_config=None, access_log=False,
-            ws="websockets-sansio", lifespan="on",
+            ws="websockets-sansio", lifespan="on", proxy_headers=False,
         )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -58,6 +58,7 @@ def _serve(settings: Settings, roles: Roles, *, banner: bool) -> None:
         log_config=None,
         access_log=False,
         ws="websockets-sansio",
+        proxy_headers=False,  # forwarded headers are believed per HEMISPHERE_TRUSTED_PROXIES
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)

@@ -19,6 +19,7 @@ from hemisphere.observability import audit
 from hemisphere.sdk import models as m
 from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CurrentPrincipal
+from hemisphere.webapi.clients import client_address
 from hemisphere.webapi.deps import DbSession, as_utc
 from hemisphere.webapi.problems import ApiProblem
 
@@ -53,8 +54,7 @@ def user_out(u: User) -> m.UserInfo:
 @router.post("/auth/login", response_model=m.TokenCreated, tags=["auth"])
 async def login(body: m.LoginRequest, request: Request, s: DbSession) -> m.TokenCreated:
     throttle: LoginThrottle = request.app.state.login_throttle
-    client = request.client.host if request.client else "unknown"
-    keys = (f"email:{body.email.lower()}", f"ip:{client}")
+    keys = (body.email, client_address(request))
     wait = throttle.retry_after(*keys)
     if wait > 0:
         raise ApiProblem(

@@ -56,6 +56,7 @@ def make_runtime(settings: Settings) -> WorkspaceRuntime:
     return LocalRuntime(
         settings.workspaces_dir,
         cgroup_parent=f"hemisphere-{tag}",
+        uid_base=settings.uid_base,
         max_output_bytes=settings.exec_max_output_bytes,
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hemisphere.db.models import Organization, OrgMembership, Team, TeamMembership, User
+from hemisphere.identity.emails import normalize_email
 from hemisphere.identity.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from hemisphere.identity.principal import Principal, TeamRole
 from hemisphere.identity.service import DEFAULT_ORG_NAME, admin_team, ensure_default_org
@@ -97,7 +98,7 @@ async def add_member(
 ) -> OrgMembership:
     org = await admin_org(s, caller, org_id)
     role_value = parse_org_role(role)
-    user = await s.scalar(select(User).where(User.email == email.strip().lower()))
+    user = await s.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         raise InvalidInput(
             f"no user with e-mail {email}; an administrator creates users first (POST /api/users)",
@@ -172,7 +173,7 @@ async def add_cluster_admin(s: AsyncSession, caller: Principal, email: str) -> U
     """Make a user cluster admin; idempotent."""
     if not caller.is_cluster_admin:
         raise NotFound("not found")
-    user = await s.scalar(select(User).where(User.email == email.strip().lower()))
+    user = await s.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         raise InvalidInput(f"no user with e-mail {email}", field="email")
     if user.disabled:

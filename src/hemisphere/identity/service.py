@@ -24,6 +24,7 @@ from hemisphere.db.models import (
     User,
     Workspace,
 )
+from hemisphere.identity.emails import normalize_email
 from hemisphere.identity.errors import (
     AlreadyExists,
     Forbidden,
@@ -61,7 +62,7 @@ def principal_of(user: User, kind: str = "api") -> Principal:
 async def create_user(
     s: AsyncSession, email: str, name: str, password: str, *, is_cluster_admin: bool = False
 ) -> User:
-    email = email.strip().lower()
+    email = normalize_email(email)
     if not _EMAIL.match(email):
         raise InvalidInput(f"{email!r} is not an e-mail address", field="email")
     if len(password) < MIN_PASSWORD:
@@ -83,7 +84,7 @@ async def create_user(
 
 
 async def authenticate(s: AsyncSession, email: str, password: str) -> User:
-    user = await s.scalar(select(User).where(User.email == email.strip().lower()))
+    user = await s.scalar(select(User).where(User.email == normalize_email(email)))
     # Verify against a dummy hash when the user is unknown so timing does not reveal e-mails.
     if user is None:
         verify_password(_DUMMY_HASH, password)
@@ -216,7 +217,7 @@ async def create_org(
     _require_cluster_admin(caller)
     if await s.scalar(select(Organization.id).where(Organization.name == name)) is not None:
         raise AlreadyExists(f"an organization named {name!r} already exists", field="name")
-    admin = await s.scalar(select(User).where(User.email == admin_email.strip().lower()))
+    admin = await s.scalar(select(User).where(User.email == normalize_email(admin_email)))
     if admin is None:
         raise InvalidInput(f"no user with e-mail {admin_email}", field="adminEmail")
     org = Organization(name=name)
@@ -348,7 +349,7 @@ async def add_member(
 ) -> TeamMembership:
     await admin_team(s, caller, team_id)
     role_value = _role(role)
-    user = await s.scalar(select(User).where(User.email == email.strip().lower()))
+    user = await s.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         raise InvalidInput(
             f"no user with e-mail {email}; an administrator creates users first", field="userEmail"

@@ -28,6 +28,7 @@ from hemisphere.dc.app import DcRole, make_runtime
 from hemisphere.dc.browser import close_browser_access, mount_browser_access
 from hemisphere.identity.reader import DatabaseIdentity
 from hemisphere.webapi.app import create_app
+from hemisphere.webapi.clients import parse_networks
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
 
 log = logging.getLogger("hemisphere.server")
@@ -97,6 +98,7 @@ def build_app(
     )
     app.state.db = db
     app.state.identity = DatabaseIdentity(db)
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     if roles.console:
         mount_console(app, db, agent_tokens_dir=settings.agent_tokens_dir)
         mount_web(app, settings)

@@ -3,6 +3,7 @@ storage, one function at a time."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -13,6 +14,7 @@ import pytest
 
 from hemisphere.workspaces.runtime.base import RuntimePermanentError
 from hemisphere.workspaces.runtime.cgroups import CgroupLimits
+from hemisphere.workspaces.runtime.inside import launch_argv, payload
 from hemisphere.workspaces.runtime.procfs import (
     is_same_process,
     parse_listening_ports,
@@ -82,21 +84,21 @@ def test_cgroups_are_joined_before_anything_runs() -> None:
     assert argv[4:] == ["/cg/a/cgroup.procs", "/cg/b/cgroup.procs", "--", "true"]
 
 
-def test_user_env_reaches_only_the_innermost_process() -> None:
+def test_user_env_never_reaches_a_privileged_argv() -> None:
     user = SandboxUser(5, 200_005, 200_005)
-    argv = enter_argv(
-        42,
-        user,
-        env={"LD_PRELOAD": "/home/user/evil.so", "A": "1"},
-        working_dir="/home/user",
-        command=["/bin/bash", "-c", "echo"],
+    request = payload(
+        env={"HOME": "/home/user"},
+        call_env={"LD_PRELOAD": "/home/user/evil.so", "A": "s3cret"},
+        cwd="/home/user",
+        argv=["/bin/bash", "-c", "echo s3cret"],
+        seccomp=b"",
     )
-    env_at = argv.index("/usr/bin/env")
-    assert argv[env_at + 1] == "-i"
-    assert all("LD_PRELOAD" not in a for a in argv[:env_at])
-    assert "LD_PRELOAD=/home/user/evil.so" in argv[env_at:]
+    argv = enter_argv(42, user, launch_argv(9))
+    assert not any("s3cret" in a or "LD_PRELOAD" in a for a in argv)  # it travels in the fd
+    assert json.loads(request)["callEnv"]["LD_PRELOAD"] == "/home/user/evil.so"
     assert argv[: argv.index("nsenter")] == ["setpriv", "--clear-groups", "--no-new-privs", "--"]
     assert "--setuid=200005" in argv and "--target=42" in argv
+    assert argv[argv.index("--", argv.index("nsenter")) + 1 :] == launch_argv(9)
 
 
 def test_env_names_are_checked() -> None:

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 from hemisphere.console.web.session import WebUser
 from hemisphere.sdk import models as m
 from hemisphere.sdk.errors import ApiError
+from hemisphere.webapi.clients import client_address
 
 T = TypeVar("T")
 _BASE = "http://console.internal/api"
@@ -139,5 +140,4 @@ class ConsoleApi:
 def api_for(request: Request, user: WebUser) -> ConsoleApi:
     """The API as this browser's user, from this browser's address (for the login throttle and
     the request log)."""
-    client = request.client.host if request.client else "127.0.0.1"
-    return ConsoleApi(request.app, user.token, client)
+    return ConsoleApi(request.app, user.token, client_address(request))

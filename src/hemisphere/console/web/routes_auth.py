@@ -1,5 +1,5 @@
-"""Logging in and out. Login shares the API's throttle (same keys: e-mail and client address),
-so failures through the API and the browser count together."""
+"""Logging in and out. Login shares the API's throttle (same keys: the normalized e-mail and the
+client address of webapi/clients.py), so failures through the API and the browser count together."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from hemisphere.identity.errors import InvalidCredentials
 from hemisphere.identity.throttle import LoginThrottle
 from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CSRF_COOKIE
+from hemisphere.webapi.clients import client_address
 from hemisphere.webapi.deps import DbSession
 
 router = APIRouter(include_in_schema=False)
@@ -80,8 +81,7 @@ async def login(request: Request, s: DbSession) -> Response:
             error="Enter your e-mail address and your password.",
         )  # fmt: skip
     throttle: LoginThrottle = request.app.state.login_throttle
-    client = request.client.host if request.client else "unknown"
-    keys = (f"email:{email.lower()}", f"ip:{client}")
+    keys = (email, client_address(request))
     wait = throttle.retry_after(*keys)
     if wait > 0:
         return _login_page(

@@ -2,9 +2,18 @@
 
 Each workspace gets its own pid/mount/net/ipc/uts (and user, cgroup) namespaces, a distinct
 unprivileged uid/gid (`uid_base + workspace id`), its home from the storage backend bound at
-/home/user, the host's /usr read-only, and cgroup v1 limits from its plan (sandbox.py and
-cgroups.py explain how). Sandboxes run detached from the platform process: a platform crash
-leaves developers' shells alone, and the next platform process finds them again.
+/home/user, the host's /usr read-only, a seccomp filter (seccomp.py), and cgroup v1 limits from
+its plan (sandbox.py and cgroups.py explain how).
+
+uid ranges are per installation: two platforms on one host must never give two workspaces the
+same uid (they could signal and read each other). `uid_base` is configuration
+(`HEMISPHERE_UID_BASE`); its default, `default_uid_base(root)`, derives a 2^20-uid slot from the
+data directory, so two installations with different data directories get different ranges
+without configuration (1 in 1792 pairs collide: set it explicitly when several share a host).
+The base in use is recorded in `root/uid-base`: it cannot change under existing homes.
+
+Sandboxes run detached from the platform process: a platform crash leaves developers' shells
+alone, and the next platform process finds them again.
 
 Base images: the only root file system this host has is its own, so every base image id
 (`ubuntu-24.04`, `debian-12`, ...) maps to the host's /usr, read-only. `base_images` restricts
@@ -13,8 +22,12 @@ which ids are accepted.
 State under `root` (the platform must run as root):
 
     homes/ws-<id>/                 the workspace's home (storage/local.py)
-    sandboxes/ws-<id>/sandbox.json pid + start time of the sandbox's pid 1, uid/gid, env
+    sandboxes/ws-<id>/sandbox.json pid + start time of the sandbox's pid 1, uid/gid (no env)
     sandboxes/ws-<id>/sandbox.log  bubblewrap's stderr (the reason when a start fails)
+    uid-base                       the uid base this installation's homes belong to
+
+Nothing under `root` the privileged side opens by path is writable by a tenant (sandboxes/ is
+root's, 0700; a home is reached only through its storage's own entry, and bound from an fd).
 
 `observe` trusts nothing but the kernel: a sandbox runs iff the recorded pid is alive AND has the
 recorded start time (so a reused pid is not mistaken for it); leftovers of interrupted
@@ -26,18 +39,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import math
 import os
 import posixpath
 import shutil
 import signal
+import socket
 import urllib.parse
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hemisphere.workspaces.runtime import cgroups
+from hemisphere.workspaces.runtime import cgroups, inside
 from hemisphere.workspaces.runtime.base import (
     ExecResult,
     Observed,
@@ -49,15 +64,17 @@ from hemisphere.workspaces.runtime.base import (
     WorkspaceNotRunning,
 )
 from hemisphere.workspaces.runtime.cgroups import CgroupLimits, WorkspaceCgroup
+from hemisphere.workspaces.runtime.inside import launch_argv, pty_argv
 from hemisphere.workspaces.runtime.netns import open_connection_in_netns
 from hemisphere.workspaces.runtime.pipes import OutputCollector, read_until
 from hemisphere.workspaces.runtime.procfs import (
     PROC,
+    devpts_device,
     is_same_process,
     listening_tcp_ports,
     read_stat,
 )
-from hemisphere.workspaces.runtime.pty import PtyTerminal
+from hemisphere.workspaces.runtime.pty import ForeignPty, PtyTerminal, receive_master
 from hemisphere.workspaces.runtime.sandbox import (
     DEFAULT_PATH,
     HOST_ENV,
@@ -70,44 +87,52 @@ from hemisphere.workspaces.runtime.sandbox import (
     etc_files,
     join_cgroups_argv,
     sandbox_argv,
+    sandbox_options,
 )
+from hemisphere.workspaces.runtime.seccomp import build_filter
 from hemisphere.workspaces.storage.base import WorkspaceStorage
 from hemisphere.workspaces.storage.errors import StorageError
 from hemisphere.workspaces.storage.local import LocalDirectoryStorage
 
-REQUIRED_TOOLS = ("bwrap", "setpriv", "nsenter", "setsid", "git")
+REQUIRED_TOOLS = ("bwrap", "setpriv", "nsenter", "setsid", "git", inside.PYTHON)
 EXEC_TIMEOUT_EXIT_CODE = 124  # as coreutils `timeout`
 _MIB = 1024 * 1024
 _UID_MAX = 2**31 - 2
+_SECCOMP = build_filter()
+_LEGACY_UID_BASE = 200_000
+_UID_SLOT = 2**20  # uids (= workspace ids) per installation
+_UID_SLOTS = 1792  # slots from 2^27 up, all below _UID_MAX
 
 
 @dataclass(frozen=True)
 class _SandboxRecord:
-    """What a later platform process needs to find and enter a running sandbox."""
+    """What a later platform process needs to find and enter a running sandbox. Never the
+    workspace's environment: that lives in the sandbox (inside.ENV_FILE) and, sealed, in the DB."""
 
     pid: int
     start_ticks: int
     uid: int
     gid: int
     team_id: int
-    env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> _SandboxRecord | None:
         try:
             raw = json.loads(path.read_text())
-            return cls(
+            record = cls(
                 pid=int(raw["pid"]),
                 start_ticks=int(raw["start_ticks"]),
                 uid=int(raw["uid"]),
                 gid=int(raw["gid"]),
                 team_id=int(raw["team_id"]),
-                env={str(k): str(v) for k, v in raw.get("env", {}).items()},
             )
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError, AttributeError):
             return None  # torn or foreign file: treated as "no live sandbox recorded"
+        if "env" in raw:
+            record.save(path)  # written by an older version, with env values: scrub them
+        return record
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -128,7 +153,7 @@ class LocalRuntime:
         self,
         root: Path,
         *,
-        uid_base: int = 200_000,
+        uid_base: int | None = None,
         cgroup_parent: str = "hemisphere",
         cgroup_root: Path = Path("/sys/fs/cgroup"),
         storage: WorkspaceStorage | None = None,
@@ -140,10 +165,12 @@ class LocalRuntime:
     ) -> None:
         _require_host()
         cgroups.check_controllers(cgroup_root)
-        if not 1000 <= uid_base <= _UID_MAX:
-            raise RuntimePermanentError(f"uid_base {uid_base} must be between 1000 and {_UID_MAX}")
+        if uid_base is not None and not 1000 <= uid_base <= _UID_MAX:
+            raise RuntimePermanentError(
+                f"uid_base {uid_base} must be between 1000 and {_UID_MAX}; "
+                "set HEMISPHERE_UID_BASE accordingly"
+            )
         self.root = root.absolute()
-        self.uid_base = uid_base
         self.cgroup_parent = cgroup_parent
         self.cgroup_root = cgroup_root
         self.base_images = frozenset(base_images) if base_images is not None else None
@@ -156,10 +183,37 @@ class LocalRuntime:
             self._sandboxes.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.root, 0o711)  # noqa: S103 - homes below must be reachable
             self.storage = storage or LocalDirectoryStorage(self.root / "homes")
+            self.uid_base = self._settle_uid_base(uid_base)
         except (StorageError, OSError) as exc:
             raise RuntimePermanentError(str(exc)) from exc
         self._locks: dict[int, asyncio.Lock] = {}
         self._busy: set[int] = set()
+
+    def _settle_uid_base(self, configured: int | None) -> int:
+        """The uid base this installation uses, kept in `root/uid-base` once chosen: homes are
+        owned by their uids, so it must not change under existing workspaces. Installations
+        from before it was recorded used 200000."""
+        marker = self.root / "uid-base"
+        try:
+            recorded: int | None = int(marker.read_text())
+        except FileNotFoundError:
+            recorded = _LEGACY_UID_BASE if self.storage.workspace_ids() else None
+        except ValueError:
+            recorded = None
+        chosen = configured if configured is not None else recorded
+        if chosen is None:
+            chosen = default_uid_base(self.root)
+        if recorded is not None and chosen != recorded and self.storage.workspace_ids():
+            raise RuntimePermanentError(
+                f"HEMISPHERE_UID_BASE is {chosen}, but the existing workspaces under "
+                f"{self.root} belong to uids from {recorded}; set HEMISPHERE_UID_BASE={recorded} "
+                "(or remove the workspaces first)"
+            )
+        if recorded != chosen:
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(f"{chosen}\n")
+            os.replace(tmp, marker)
+        return chosen
 
     # ---- observing -----------------------------------------------------------------------
 
@@ -274,7 +328,7 @@ class LocalRuntime:
         Processes the command leaves running in the background keep running; their output is
         no longer read once the command has exited."""
         record = self._require_live(workspace_id)
-        argv = self._enter(
+        argv, request = self._enter(
             workspace_id,
             record,
             env=env,
@@ -291,14 +345,15 @@ class LocalRuntime:
                 stderr=err_w,
                 env=HOST_ENV,
                 start_new_session=True,
+                pass_fds=(request,),
             )
         except BaseException:
             for fd in (out_r, err_r):
                 os.close(fd)
             raise
         finally:
-            os.close(out_w)
-            os.close(err_w)
+            for fd in (out_w, err_w, request):
+                os.close(fd)
         stdout = OutputCollector(out_r, self.max_output_bytes)
         stderr = OutputCollector(err_r, self.max_output_bytes)
         timed_out = False
@@ -331,26 +386,78 @@ class LocalRuntime:
 
     async def open_terminal(self, workspace_id: int, cols: int, rows: int) -> Terminal:
         record = self._require_live(workspace_id)
-        argv = self._enter(
-            workspace_id,
-            record,
-            env={"TERM": "xterm-256color"},
-            working_dir=None,
-            command=["/bin/bash", "--login"],
-            controlling_tty=True,
-        )
+        master = await self._allocate_pty(workspace_id, record)
+        try:
+            argv, request = self._enter(
+                workspace_id,
+                record,
+                env={"TERM": "xterm-256color"},
+                working_dir=None,
+                command=["/bin/bash", "--login"],
+                controlling_tty=True,
+            )
+        except BaseException:
+            os.close(master)
+            raise
         try:
             return await PtyTerminal.spawn(
                 argv,
-                ptmx=str(PROC / str(record.pid) / "root" / "dev" / "ptmx"),
+                master=master,
                 owner=(record.uid, record.gid),
                 cols=cols,
                 rows=rows,
                 env=HOST_ENV,
+                pass_fds=(request,),
                 session_members=lambda sid: self._session_members(workspace_id, sid),
             )
-        except FileNotFoundError:  # the sandbox died a moment ago
-            raise WorkspaceNotRunning(f"workspace {workspace_id} is not running") from None
+        finally:
+            os.close(request)
+
+    async def _allocate_pty(self, workspace_id: int, record: _SandboxRecord) -> int:
+        """A pty master from the sandbox's own devpts, allocated inside by the workspace user
+        (see pty.py for why root never opens the sandbox's /dev/ptmx)."""
+        devpts = devpts_device(record.pid)
+        if devpts is None or not is_same_process(record.pid, record.start_ticks):
+            raise WorkspaceNotRunning(f"workspace {workspace_id} is not running")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with ours:
+            try:
+                user = SandboxUser(workspace_id, record.uid, record.gid)
+                argv = join_cgroups_argv(
+                    self._cgroup(workspace_id).procs_files,
+                    enter_argv(record.pid, user, pty_argv(theirs.fileno())),
+                )
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=HOST_ENV,
+                    start_new_session=True,
+                    pass_fds=(theirs.fileno(),),
+                )
+            finally:
+                theirs.close()
+            try:
+                _, err = await asyncio.wait_for(proc.communicate(), self.start_timeout_s)
+            except TimeoutError:
+                self._kill_session(workspace_id, proc.pid)
+                await proc.wait()
+                raise RuntimeTemporaryError(
+                    f"workspace {workspace_id}: no terminal after {self.start_timeout_s:.0f} s"
+                ) from None
+            if not is_same_process(record.pid, record.start_ticks):
+                raise WorkspaceNotRunning(f"workspace {workspace_id} is not running")
+            try:
+                return receive_master(ours, devpts)
+            except ForeignPty as exc:
+                detail = err.decode(errors="replace").strip()[-300:]
+                raise RuntimePermanentError(
+                    f"workspace {workspace_id}: cannot open a terminal: {exc}"
+                    + (f" ({detail})" if detail else "")
+                    + "; the sandbox's /dev/pts may have been tampered with, restart the "
+                    "workspace"
+                ) from None
 
     async def connect_port(
         self, workspace_id: int, port: int
@@ -460,9 +567,12 @@ class LocalRuntime:
         working_dir: str | None,
         command: list[str],
         controlling_tty: bool = False,
-    ) -> list[str]:
+    ) -> tuple[list[str], int]:
+        """The argv that runs `command` in the sandbox, and the memfd (the caller passes it to
+        the process and closes it) holding everything the tenant chose: `env`, the command
+        and its directory. None of it is on the argv (issue 10: `ps` shows argv to anyone)."""
         user = SandboxUser(workspace_id, record.uid, record.gid)
-        merged = {
+        base = {
             "HOME": SANDBOX_HOME,
             "USER": SANDBOX_USER,
             "LOGNAME": SANDBOX_USER,
@@ -472,23 +582,18 @@ class LocalRuntime:
             "HOSTNAME": user.hostname,
             "WORKSPACE_ID": str(workspace_id),
             "TEAM_ID": str(record.team_id),
-            **record.env,
-            **env,
         }
         try:
-            check_env(merged)
+            check_env(env)
         except ValueError as exc:
             raise RuntimePermanentError(str(exc)) from exc
         directory = posixpath.join(SANDBOX_HOME, working_dir or "")  # relative: to the home
-        inner = enter_argv(
-            record.pid,
-            user,
-            env=merged,
-            working_dir=directory,
-            command=command,
-            controlling_tty=controlling_tty,
+        request = _memfd(
+            "request",
+            inside.payload(env=base, call_env=env, cwd=directory, argv=command, seccomp=_SECCOMP),
         )
-        return join_cgroups_argv(self._cgroup(workspace_id).procs_files, inner)
+        inner = enter_argv(record.pid, user, launch_argv(request), controlling_tty=controlling_tty)
+        return join_cgroups_argv(self._cgroup(workspace_id).procs_files, inner), request
 
     async def _stop_locked(self, workspace_id: int) -> None:
         record = self._live(workspace_id)
@@ -511,15 +616,35 @@ class LocalRuntime:
         self._record_path(wid).unlink(missing_ok=True)
         cgroup.create(limits)
 
+        # The home is bound from an fd opened here (the path's parents need not be reachable by
+        # the workspace uid, and bwrap's options, which its pid 1 shows the tenant in
+        # /proc/1/cmdline, name no host path). Its last component is the storage's, not the
+        # tenant's: O_NOFOLLOW is belt and braces.
+        home_fd = os.open(
+            self.storage.home(wid), os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
         etc_fds = {name: _memfd(name, data) for name, data in etc_files(user).items()}
+        env_fd = _memfd("env", inside.env_file(spec.env))
+        seccomp_fd = _memfd("seccomp", _SECCOMP)
         info_r, info_w = os.pipe()
         ready_r, ready_w = os.pipe()
         log_path = state_dir / "sandbox.log"
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        argv = join_cgroups_argv(
-            cgroup.procs_files,
-            sandbox_argv(user, self.storage.home(wid), etc_fds=etc_fds, info_fd=info_w),
+        log_fd = os.open(
+            log_path,
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+            0o600,
         )
+        options = sandbox_options(
+            user,
+            home_fd=home_fd,
+            etc_fds=etc_fds,
+            env_fd=env_fd,
+            seccomp_fd=seccomp_fd,
+            info_fd=info_w,
+        )
+        args_fd = _memfd("bwrap-args", b"".join(o.encode() + b"\0" for o in options))
+        argv = join_cgroups_argv(cgroup.procs_files, sandbox_argv(user, args_fd))
+        passed = (home_fd, env_fd, seccomp_fd, info_w, args_fd, *etc_fds.values())
         try:
             try:
                 proc = await asyncio.create_subprocess_exec(
@@ -527,11 +652,11 @@ class LocalRuntime:
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=ready_w,
                     stderr=log_fd,
-                    pass_fds=(info_w, *etc_fds.values()),
+                    pass_fds=passed,
                     env=HOST_ENV,
                 )
             finally:
-                for fd in (info_w, ready_w, log_fd, *etc_fds.values()):
+                for fd in (ready_w, log_fd, *passed):
                     os.close(fd)
             # `setsid --fork` returns at once; the sandbox lives on as an orphan.
             if await proc.wait() != 0:
@@ -565,7 +690,6 @@ class LocalRuntime:
                 uid=user.uid,
                 gid=user.gid,
                 team_id=spec.team_id,
-                env=dict(spec.env),
             )
             record.save(self._record_path(wid))
         except BaseException:
@@ -610,6 +734,13 @@ class LocalRuntime:
             cgroup.remove()
 
 
+def default_uid_base(root: Path) -> int:
+    """The uid base of the installation whose runtime lives at `root`, when none is configured:
+    one of 1792 slots of 2^20 uids from 2^27 up, picked by a hash of the path."""
+    digest = hashlib.sha256(str(root).encode()).digest()
+    return 2**27 + int.from_bytes(digest[:8], "big") % _UID_SLOTS * _UID_SLOT
+
+
 def _require_host() -> None:
     if os.geteuid() != 0:
         raise RuntimePermanentError(
@@ -620,7 +751,7 @@ def _require_host() -> None:
     if missing:
         raise RuntimePermanentError(
             f"the local runtime needs {', '.join(missing)} on {HOST_ENV['PATH']}: "
-            "run `apt-get install -y bubblewrap util-linux git`"
+            "run `apt-get install -y bubblewrap util-linux git python3`"
         )
 
 

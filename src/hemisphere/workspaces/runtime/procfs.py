@@ -1,5 +1,9 @@
 """What /proc says about a process: is it still the one we started, which session is it in,
-which TCP ports does its network namespace listen on.
+which TCP ports does its network namespace listen on, which devpts its mount namespace has.
+
+Only files the kernel generates are read here (stat, net/tcp, mountinfo), never a path that
+resolves through a sandbox's file system (`/proc/PID/root`, `/proc/PID/cwd`): those are the
+tenant's to point at the host (issue 10).
 
 A pid alone is not an identity: after the platform is killed and restarted, or after a sandbox
 dies, its pid may belong to an unrelated process. A pid plus its start time (field 22 of
@@ -8,6 +12,7 @@ dies, its pid may belong to an unrelated process. A pid plus its start time (fie
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,3 +81,31 @@ def parse_listening_ports(text: str) -> set[int]:
         if len(cols) > 3 and cols[3] == _TCP_LISTEN:
             ports.add(int(cols[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def devpts_device(pid: int) -> int | None:
+    """st_dev of the devpts instance mounted at /dev/pts in the mount namespace of `pid` (as
+    that process sees it), from the kernel's /proc/PID/mountinfo; None if there is none or no
+    such process."""
+    try:
+        text = (PROC / str(pid) / "mountinfo").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return parse_devpts_device(text)
+
+
+def parse_devpts_device(text: str) -> int | None:
+    """The devpts mounted at /dev/pts in a mountinfo table (the last one mounted there wins, as
+    in path lookup)."""
+    found = None
+    for line in text.splitlines():
+        fields, sep, tail = line.partition(" - ")
+        cols = fields.split()
+        if not sep or len(cols) < 5 or cols[4] != "/dev/pts":
+            continue
+        if tail.split()[:1] == ["devpts"]:
+            major, minor = cols[2].split(":")
+            found = os.makedev(int(major), int(minor))
+        else:
+            found = None  # something else mounted over it
+    return found

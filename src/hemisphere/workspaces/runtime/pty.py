@@ -1,11 +1,17 @@
 """An interactive shell on a pseudo-terminal, read and written from the event loop.
 
-The pty is allocated in the SANDBOX's devpts instance (its /dev/ptmx, reached through
-/proc/PID/root), not the host's: otherwise /dev/pts/N inside the sandbox names nothing and `tty`,
-editors and agents that look up their terminal by name fail. The shell's side becomes its
-controlling terminal (`setsid --ctty`, see sandbox.enter_argv), so job control, Ctrl-C and
-SIGWINCH work as in any terminal. The platform keeps the master side, non-blocking, and waits on
-it with loop readers/writers.
+The pty comes from the SANDBOX's devpts instance, not the host's: otherwise /dev/pts/N inside the
+sandbox names nothing and `tty`, editors and agents that look up their terminal by name fail. It
+is allocated inside the sandbox, by the workspace user (`inside.py`'s `pty` mode), and only the
+master fd crosses to the host over a unix socket: the privileged side never opens a path in the
+sandbox (issue 10: `/proc/PID/root/dev/ptmx` is the tenant's to replace with a symlink to anything
+on the host). Because the sender is the tenant, `receive_master` trusts nothing it gets: the fd
+must be the multiplexer of exactly the devpts instance the kernel reports mounted at /dev/pts in
+the sandbox, and the slave is reached from it by ioctl, not by name.
+
+The shell's side becomes its controlling terminal (`setsid --ctty`, see sandbox.enter_argv), so
+job control, Ctrl-C and SIGWINCH work as in any terminal. The platform keeps the master side,
+non-blocking, and waits on it with loop readers/writers.
 """
 
 from __future__ import annotations
@@ -16,28 +22,62 @@ import errno
 import fcntl
 import os
 import signal
+import socket
+import stat
 import struct
 import termios
 from collections.abc import Callable, Mapping, Sequence
 
 _CHUNK = 65536
-_TIOCSPTLCK = 0x40045431  # unlockpt(3)
 _TIOCGPTPEER = 0x5441  # open the slave through the master (Linux >= 4.13): no path lookup
+_PTMX = os.makedev(5, 2)
+_RECV_FLAGS = socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC
+_PTY_SLAVE_MAJORS = range(136, 144)  # UNIX98_PTY_SLAVE_MAJOR .. + UNIX98_PTY_MAJOR_COUNT
 
 
-def open_pty(ptmx: str, owner: tuple[int, int]) -> tuple[int, int]:
-    """A (master, slave) pair from the devpts instance of `ptmx`; the slave is given to
-    `owner` (uid, gid), as login does."""
-    master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+class ForeignPty(Exception):
+    """What came back from the sandbox is not a pty of its own devpts."""
+
+
+def receive_master(sock: socket.socket, devpts: int) -> int:
+    """The pty master the sandbox sent on `sock` (already queued), checked to be the multiplexer
+    of the devpts instance `devpts` (st_dev). Raises ForeignPty otherwise."""
     try:
-        fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
-        slave: int = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        os.fchown(slave, *owner)
-        os.fchmod(slave, 0o620)
+        _, fds, flags, _ = socket.recv_fds(sock, 16, 4, _RECV_FLAGS)
+    except BlockingIOError:
+        raise ForeignPty("the sandbox sent no terminal") from None
+    master, *extra = fds or [-1]
+    for fd in extra:
+        os.close(fd)
+    if master < 0:
+        raise ForeignPty("the sandbox sent no file descriptor")
+    try:
+        st = os.fstat(master)
+        if flags & socket.MSG_CTRUNC or not (
+            stat.S_ISCHR(st.st_mode) and st.st_rdev == _PTMX and st.st_dev == devpts
+        ):
+            raise ForeignPty("the sandbox sent something other than its own /dev/pts/ptmx")
     except BaseException:
         os.close(master)
         raise
-    return master, slave
+    return master
+
+
+def open_slave(master: int, owner: tuple[int, int]) -> int:
+    """The slave side of `master` (a checked pty master), given to `owner` (uid, gid) as login
+    does. The slave is reached through the master, never by name."""
+    slave: int = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(slave)
+        master_dev = os.fstat(master).st_dev
+        if os.major(st.st_rdev) not in _PTY_SLAVE_MAJORS or st.st_dev != master_dev:
+            raise ForeignPty("the pty's peer is not a pty slave of the same devpts")
+        os.fchown(slave, *owner)
+        os.fchmod(slave, 0o620)
+    except BaseException:
+        os.close(slave)
+        raise
+    return slave
 
 
 def _set_size(fd: int, cols: int, rows: int) -> None:
@@ -66,21 +106,31 @@ class PtyTerminal:
         cls,
         argv: Sequence[str],
         *,
-        ptmx: str,
+        master: int,
         owner: tuple[int, int],
         cols: int,
         rows: int,
         env: Mapping[str, str],
+        pass_fds: Sequence[int] = (),
         session_members: Callable[[int], set[int]],
     ) -> PtyTerminal:
-        """Start `argv` with a new pty (from `ptmx`, owned by `owner`) as stdin/stdout/stderr.
-        `session_members(pid)` lists the processes of the session `pid` leads (to end them all
-        on close)."""
-        master, slave = open_pty(ptmx, owner)
+        """Start `argv` with the slave of `master` (see `receive_master`; this object owns it from
+        now on), given to `owner`, as stdin/stdout/stderr. `session_members(pid)` lists the
+        processes of the session `pid` leads (to end them all on close)."""
+        try:
+            slave = open_slave(master, owner)
+        except BaseException:
+            os.close(master)
+            raise
         try:
             _set_size(slave, cols, rows)
             process = await asyncio.create_subprocess_exec(
-                *argv, stdin=slave, stdout=slave, stderr=slave, env=dict(env)
+                *argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env=dict(env),
+                pass_fds=tuple(pass_fds),
             )
         except BaseException:
             os.close(master)

