@@ -8,6 +8,7 @@ rendered ConfigMaps and Secrets (installer/render/platform.py).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Callable
@@ -73,6 +74,11 @@ def _datacenters() -> tuple[RegisteredDatacenter, ...]:
         raise ConfigError(
             f"HEMISPHERE_DATACENTERS must be a JSON list of {{id, name, city, country_code}}: {exc}"
         ) from None
+
+
+def _list(name: str) -> tuple[str, ...]:
+    """A comma-separated HEMISPHERE_* variable as a tuple of non-empty items."""
+    return tuple(item.strip() for item in _env(name, "").split(",") if item.strip())
 
 
 DEFAULT_WORKSPACE_IMAGES = {
@@ -163,6 +169,12 @@ class Settings:
         default_factory=_typed("PROVISION_DEADLINE", "120", float, "a number of seconds")
     )
     datacenters: tuple[RegisteredDatacenter, ...] = field(default_factory=_datacenters)
+    # Reverse proxies whose X-Forwarded-For is believed (CIDR list, comma-separated; issue 10):
+    # nothing by default, so no client can pick its own address for the login throttle.
+    trusted_proxies: tuple[str, ...] = field(default_factory=lambda: _list("TRUSTED_PROXIES"))
+    # DNS servers for domain verification ("ip" or "ip:port", comma-separated); empty means the
+    # system resolver's (/etc/resolv.conf).
+    dns_servers: tuple[str, ...] = field(default_factory=lambda: _list("DNS_SERVERS"))
     admin_password: str = field(default_factory=lambda: _env("ADMIN_PASSWORD", ""))
     # The agent: where the console is, and the token it presents (one per DC, from the vault).
     console_url: str = field(default_factory=lambda: _env("CONSOLE_URL", ""))
@@ -213,6 +225,19 @@ class Settings:
     def workspaces_dir(self) -> Path:
         return self.data_dir / "workspaces"
 
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"HEMISPHERE_TRUSTED_PROXIES: {cidr!r} is not an address or CIDR range "
+                    "(e.g. 10.0.0.0/8,127.0.0.1)"
+                ) from None
+        if self.identity_mode not in ("shared-database", "replica"):
+            raise ConfigError(
+                f"HEMISPHERE_IDENTITY_MODE={self.identity_mode!r}: use 'shared-database' or "
+                "'replica'"
+            )
     @property
     def first_admin_file(self) -> Path:
         return self.data_dir / "first-admin.txt"
