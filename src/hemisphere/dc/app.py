@@ -80,6 +80,8 @@ class DcRole:
             service,
             interval_s=settings.reconcile_interval_s,
             usage_interval_s=settings.usage_interval_s,
+            concurrency=settings.reconcile_concurrency,
+            provision_deadline_s=settings.provision_deadline_s,
         )
         self.context = api.DcContext(
             service=service,

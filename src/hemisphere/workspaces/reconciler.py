@@ -1,15 +1,25 @@
 """The per-data-center workspace reconciler: level-triggered, collect-then-apply, crash-safe.
 
 Each pass observes the runtime, reads this DC's rows, asks the pure planner (`states.plan`) what
-to do, and applies those actions. Nothing is remembered between passes, so a restart after a crash
-at any point is just another pass. When the database cannot be read, the pass does nothing at all:
-running workspaces keep running and no data is touched.
+to do, and hands each workspace's actions to a task of its own. Nothing about desired or observed
+state is remembered between passes, so a restart after a crash at any point is just another pass.
+When the database cannot be read, the pass does nothing at all: running workspaces keep running
+and no data is touched.
+
+One tenant must not be able to stall the others (issue 10): a pass never waits for actions, so a
+`git clone` from a server that never answers delays only its own workspace. What is remembered is
+only which workspaces have an action in flight; later passes skip those until it finishes, so
+nothing runs twice for one workspace. A semaphore bounds how many actions run at once, and every
+action has a deadline: provisioning (which clones) and starting past theirs mark the workspace
+failed with the reason and clean up what was half made; stopping and removing past theirs are
+retried, because those are what the user asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -55,49 +65,74 @@ class WorkspaceReconciler:
         interval_s: float = 5.0,
         usage_interval_s: float = 60.0,
         concurrency: int = 8,
+        provision_deadline_s: float = 120.0,
+        action_deadline_s: float = 60.0,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"reconcile concurrency must be at least 1, not {concurrency}")
         self.db = db
         self.runtime = runtime
         self.service = service
         self.datacenter_id = service.datacenter_id
         self.interval_s = interval_s
         self.usage_interval_s = usage_interval_s
+        self.provision_deadline_s = provision_deadline_s
+        self.action_deadline_s = action_deadline_s
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
         self._stopping = False
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        # Completion counter, and per workspace the count when its last task ended: a pass that
+        # observed before that moment must not act on the workspace (its view is stale).
+        self._finished = 0
+        self._finished_at: dict[int, int] = {}
 
     def poke(self) -> None:
         """Ask for a pass now (after the API changed desired state)."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Pass after pass until cancelled; passes that acted are followed immediately."""
+        """Pass after pass until cancelled. A finished action or a poke starts the next pass at
+        once; otherwise passes come every `interval_s`. Cancelling cancels the actions in
+        flight too (each is idempotent, so the next process simply plans them again)."""
         usage_due = 0.0
         loop = asyncio.get_running_loop()
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                acted = await self.reconcile_once()
-                if loop.time() >= usage_due:
-                    await self.refresh_usage()
-                    usage_due = loop.time() + self.usage_interval_s
-            except asyncio.CancelledError:
-                raise
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning(
-                    "metadata store unreachable: taking no action this pass",
-                    extra={"error": type(exc).__name__},
-                )
-                acted = []
-            except Exception:
-                log.exception("reconcile pass failed", extra={"datacenter": self.datacenter_id})
-                acted = []
-            if acted:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    await self.reconcile_once()
+                    if loop.time() >= usage_due:
+                        await self.refresh_usage()
+                        usage_due = loop.time() + self.usage_interval_s
+                except asyncio.CancelledError:
+                    raise
+                except (SQLAlchemyError, OSError) as exc:
+                    log.warning(
+                        "metadata store unreachable: taking no action this pass",
+                        extra={"error": type(exc).__name__},
+                    )
+                except Exception:
+                    log.exception("reconcile pass failed", extra={"datacenter": self.datacenter_id})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval_s)
+        finally:
+            await self.cancel_inflight()
+
+    def busy(self) -> set[int]:
+        """Workspaces with an action in flight."""
+        return set(self._inflight)
+
+    async def cancel_inflight(self) -> None:
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def reconcile_once(self) -> list[Action]:
+        """Plan one pass and start the actions of every workspace that has none in flight;
+        returns the actions started (without waiting for them)."""
+        mark = self._finished
         try:
             observed = await self.runtime.observe()
         except RuntimeTemporaryError as exc:
@@ -128,14 +163,47 @@ class WorkspaceReconciler:
         by_ws: dict[int, list[Action]] = defaultdict(list)
         for a in actions:
             by_ws[a.workspace_id].append(a)
-        await asyncio.gather(*(self._apply_all(wid, acts) for wid, acts in by_ws.items()))
-        return actions
+        started: list[Action] = []
+        for wid, acts in by_ws.items():
+            if wid in self._inflight or self._finished_at.get(wid, -1) > mark:
+                continue
+            task = asyncio.create_task(self._apply_all(wid, acts), name=f"reconcile-ws-{wid}")
+            self._inflight[wid] = task
+            task.add_done_callback(functools.partial(self._done, wid))
+            started.extend(acts)
+        known = {d.workspace_id for d in desired} | set(observed)
+        for wid in set(self._finished_at) - known - set(self._inflight):
+            del self._finished_at[wid]
+        return started
+
+    def _done(self, workspace_id: int, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(workspace_id, None)
+        self._finished += 1
+        self._finished_at[workspace_id] = self._finished
+        self._wake.set()  # its next step (or the pass it skipped) should not wait an interval
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error(
+                "reconcile action crashed",
+                extra={"workspace": workspace_id, "error": repr(exc)},
+                exc_info=exc,
+            )
+
+    def _deadline(self, kind: ActionKind) -> float:
+        return self.provision_deadline_s if kind is ActionKind.PROVISION else self.action_deadline_s
 
     async def _apply_all(self, workspace_id: int, actions: Sequence[Action]) -> None:
-        async with self._limit:
-            for action in actions:
+        for action in actions:
+            async with self._limit:
                 try:
-                    await self._apply(action)
+                    deadline = self._deadline(action.kind)
+                    async with asyncio.timeout(deadline) as budget:
+                        await self._apply(action)
+                except TimeoutError as exc:
+                    if budget.expired():
+                        await self._past_deadline(workspace_id, action.kind, deadline)
+                    else:  # a timeout of the runtime's own, not our deadline
+                        self._retry_later(workspace_id, action, exc)
+                    return
                 except RuntimePermanentError as exc:
                     RECONCILE_ERRORS.labels(action.kind.value).inc()
                     log.warning(
@@ -149,16 +217,51 @@ class WorkspaceReconciler:
                     await self._record(workspace_id, State.FAILED, str(exc))
                     return
                 except (RuntimeTemporaryError, SQLAlchemyError, OSError) as exc:
-                    RECONCILE_ERRORS.labels(action.kind.value).inc()
-                    log.warning(
-                        "action will be retried",
-                        extra={
-                            "workspace": workspace_id,
-                            "action": action.kind.value,
-                            "error": str(exc),
-                        },
-                    )
+                    self._retry_later(workspace_id, action, exc)
                     return
+
+    def _retry_later(self, workspace_id: int, action: Action, exc: Exception) -> None:
+        RECONCILE_ERRORS.labels(action.kind.value).inc()
+        log.warning(
+            "action will be retried",
+            extra={"workspace": workspace_id, "action": action.kind.value, "error": str(exc)},
+        )
+
+    async def _past_deadline(self, wid: int, kind: ActionKind, deadline: float) -> None:
+        """The action was cancelled at its deadline. Provisioning and starting give up (the
+        workspace is failed until the user asks again); anything else is retried."""
+        RECONCILE_ERRORS.labels(kind.value).inc()
+        if kind not in (ActionKind.PROVISION, ActionKind.START):
+            log.warning(
+                "action past its deadline, will be retried",
+                extra={"workspace": wid, "action": kind.value, "deadline_s": deadline},
+            )
+            return
+        what = (
+            "preparing the workspace's storage (cloning its git repository)"
+            if kind is ActionKind.PROVISION
+            else "starting the workspace"
+        )
+        reason = (
+            f"{what} did not finish within {deadline:g} s and was stopped; check that the "
+            "git URL answers (or remove it), then start the workspace again"
+            if kind is ActionKind.PROVISION
+            else f"{what} did not finish within {deadline:g} s and was stopped; start it again"
+        )
+        log.warning(
+            "workspace failed: action past its deadline",
+            extra={"workspace": wid, "action": kind.value, "deadline_s": deadline},
+        )
+        try:
+            # Clean what the cancelled action left: processes, cgroups, a half-made home.
+            async with asyncio.timeout(self.action_deadline_s):
+                await self.runtime.stop(wid)
+        except (RuntimePermanentError, RuntimeTemporaryError, OSError, TimeoutError) as exc:
+            log.warning(
+                "cleanup after a deadline failed; the next stop retries it",
+                extra={"workspace": wid, "error": str(exc)},
+            )
+        await self._record(wid, State.FAILED, reason)
 
     async def _apply(self, a: Action) -> None:
         _crash_point(f"{a.kind.value}:before")
@@ -247,6 +350,7 @@ class WorkspaceReconciler:
         """Shutdown: stop every sandbox but leave desired state alone, so the next start
         brings back exactly the workspaces that were running."""
         self._stopping = True
+        await self.cancel_inflight()
         observed = await self.runtime.observe()
         running = [w for w, o in observed.items() if o.phase != ObservedPhase.STOPPED]
         await asyncio.gather(*(self.runtime.stop(w) for w in running), return_exceptions=True)
