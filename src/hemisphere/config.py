@@ -136,6 +136,8 @@ class Settings:
         default_factory=_typed("USAGE_INTERVAL", "60", float, "a number of seconds")
     )
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    # If set, /metrics answers only `Authorization: Bearer <this>` (401 otherwise).
+    metrics_token: str = field(default_factory=lambda: _env("METRICS_TOKEN", ""))
     exec_timeout_s: float = 5.0
     # The local runtime's first workspace uid (uid = base + workspace id). Unset: derived from
     # the data directory, one of 1792 ranges of 2^20 uids (runtime/local.py, default_uid_base);

@@ -3,7 +3,8 @@
 Workspace A (team 1) clones from a tarpit: a real TCP server on loopback that accepts and never
 answers, so `git clone` hangs. While it hangs, another team's new workspace must start and a
 running one must stop; A itself fails at its provisioning deadline with a reason that says so,
-and the clone is killed. Real platform, real sandboxes, real git.
+and the clone is killed. A second hung clone that its owner deletes goes away at once instead of
+at its deadline. Real platform, real sandboxes, real git.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from hemisphere.sdk import HemisphereClient
 from hemisphere.sdk import models as m
-from tests.dc.test_api_workspaces import new_ws, wait_for
+from tests.dc.test_api_workspaces import new_ws, wait_for, wait_gone
 from tests.services.platform import RunningPlatform, observe_sandboxes, platform_settings
 
 DEADLINE_S = 30.0  # A's provisioning deadline; B and C must converge well within it
@@ -112,17 +113,22 @@ def test_a_hung_clone_delays_only_its_own_workspace(
         c_ws = two.create_workspace(new_ws(team2, "running-one"))
         wait_for(two, c_ws.id, lambda s: s.isRunning)
 
-        hostile = new_ws(team1, "tarpit", gitUrl=f"http://127.0.0.1:{tarpit.port}/repo.git")
-        a_ws = one.create_workspace(hostile)
+        url = f"http://127.0.0.1:{tarpit.port}/repo.git"
+        a_ws = one.create_workspace(new_ws(team1, "tarpit", gitUrl=url))
         eventually(lambda: tarpit.accepted >= 1, "the clone never reached the tarpit")
+        d_ws = one.create_workspace(new_ws(team1, "regretted", gitUrl=url))
+        eventually(lambda: tarpit.accepted >= 2, "the second clone never reached the tarpit")
 
         # While A's clone hangs: another team's new workspace starts, a running one stops.
         b_ws = two.create_workspace(new_ws(team2, "newcomer"))
         two.update_workspace(c_ws.id, m.WorkspaceUpdate(replicas=0))
         wait_for(two, b_ws.id, lambda s: s.isRunning)
         wait_for(two, c_ws.id, lambda s: s.state == "stopped")
+        # Deleting a workspace whose clone hangs does not wait for the clone's deadline.
+        one.delete_workspace(d_ws.id)
+        wait_gone(one, d_ws.id)
         assert one.workspace_status(a_ws.id).state == "starting"
-        assert tarpit.still_open() >= 1, "A's clone should still be hanging"
+        assert tarpit.still_open() == 1, "A's clone should still be hanging, D's be gone"
         assert two.execute(b_ws.id, "echo up").output == "up\n"
 
         # A gives up at its deadline, says why, and leaves nothing behind.

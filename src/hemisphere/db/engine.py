@@ -2,10 +2,16 @@
 
 Users give one URL (`sqlite:///path` or `postgresql://user@host/db`); the app needs the async
 driver (aiosqlite / psycopg async) and Alembic the sync one.
+
+An SQLite database file holds password hashes, sealed secrets and token hashes: it is made 0600
+before anything opens it (SQLite gives its -wal and -shm files the database file's mode), and an
+existing one is brought back to 0600 (issue 10).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,12 +56,35 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create the SQLite file of `url` (if it is one) readable by this user only, or make an
+    existing one so, with its -wal/-shm/-journal companions. Other URLs: nothing to do."""
+    u = make_url(url)
+    database = u.database or ""
+    if u.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    if database.startswith("file:") or u.query.get("mode") == "memory":
+        return  # SQLite URI filenames: the user chose the file's handling
+    try:
+        fd = os.open(database, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        return  # no such directory: SQLite itself reports that, with the path
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(database + suffix, 0o600)
+
+
 class Database:
     """Owns the engine; hands out sessions. One per process and database."""
 
     def __init__(self, url: str, *, pool_timeout_s: float = 5.0) -> None:
         self.url = url
         async_url = to_async_url(url)
+        private_sqlite_file(url)
         kwargs: dict[str, Any] = {}
         if async_url.startswith("postgresql"):
             kwargs = {

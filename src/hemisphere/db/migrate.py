@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from hemisphere.db.engine import to_sync_url
+from hemisphere.db.engine import private_sqlite_file, to_sync_url
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 
@@ -21,6 +21,7 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_to_head(url: str) -> None:
+    private_sqlite_file(url)  # before Alembic creates it with the umask's mode
     command.upgrade(alembic_config(url), "head")
 
 

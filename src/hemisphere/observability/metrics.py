@@ -1,8 +1,28 @@
-"""Prometheus metrics, one registry per process (served at /metrics)."""
+"""Prometheus metrics, one registry per process (served at /metrics).
+
+/metrics says how many workspaces, requests and errors a platform has: fine on a private network,
+a reconnaissance aid on the internet. With `HEMISPHERE_METRICS_TOKEN` set, a scrape must present
+it as `Authorization: Bearer <token>` (`scrape_allowed`); without it /metrics stays open, as
+Prometheus expects by default.
+"""
 
 from __future__ import annotations
 
+import hmac
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+def scrape_allowed(authorization: str | None, token: str) -> bool:
+    """Whether a request with this Authorization header may read /metrics when the configured
+    token is `token` ("" = no token configured: everyone may). Constant-time comparison."""
+    if not token:
+        return True
+    scheme, _, presented = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    )
+
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ def build_app(
     started: Started | None = None,
 ) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Enter, never list (issue 10): 0711, not 0700, because bubblewrap resolves a workspace's
+    # home by path as the workspace uid (runtime/sandbox.py); every file here has its own mode.
+    os.chmod(settings.data_dir, 0o711)  # noqa: S103
     db = Database(settings.database_url)
     started = started if started is not None else Started()
     dc_role: DcRole | None = None
@@ -94,6 +98,7 @@ def build_app(
         title="Hemisphere API",
         max_body_bytes=settings.max_body_bytes,
         ready_checks=[db_ready],
+        metrics_token=settings.metrics_token,
         lifespan=lifespan,
     )
     app.state.db = db

@@ -18,7 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hemisphere import __version__
-from hemisphere.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
+from hemisphere.observability.metrics import (
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    REGISTRY,
+    scrape_allowed,
+)
 from hemisphere.webapi import problems
 
 log = logging.getLogger("hemisphere.http")
@@ -150,7 +155,12 @@ def _mount_docs(app: FastAPI, title: str) -> None:
 
 
 def create_app(
-    *, title: str, max_body_bytes: int, ready_checks: list[ReadyCheck], **kw: Any
+    *,
+    title: str,
+    max_body_bytes: int,
+    ready_checks: list[ReadyCheck],
+    metrics_token: str = "",
+    **kw: Any,
 ) -> FastAPI:
     app = FastAPI(
         title=title,
@@ -178,8 +188,16 @@ def create_app(
             return JSONResponse({"status": "unavailable", "problems": failures}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
+    @app.get("/metrics", include_in_schema=False, response_model=None)
+    async def metrics(request: Request) -> PlainTextResponse | JSONResponse:
+        if not scrape_allowed(request.headers.get("authorization"), metrics_token):
+            return problems.problem(
+                request,
+                401,
+                "/metrics needs the metrics token (HEMISPHERE_METRICS_TOKEN) as "
+                "`Authorization: Bearer <token>`",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app

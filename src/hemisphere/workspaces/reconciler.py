@@ -49,6 +49,11 @@ log = logging.getLogger("hemisphere.reconciler")
 _CRASH_AT = frozenset(filter(None, os.environ.get("HEMISPHERE_CRASH_AT", "").split(",")))
 
 
+_TAKE_DOWN = frozenset(
+    {ActionKind.STOP, ActionKind.STOP_ORPHAN, ActionKind.REMOVE, ActionKind.FORGET}
+)
+
+
 def _crash_point(name: str) -> None:
     if name in _CRASH_AT:
         log.warning("crash point reached: killing the process", extra={"point": name})
@@ -80,8 +85,12 @@ class WorkspaceReconciler:
         self.action_deadline_s = action_deadline_s
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
+        # Provisioning waits on the network (git clone): it gets slots of its own, so hung
+        # clones can never hold the slots that starts, stops and deletes need.
+        self._provision_limit = asyncio.Semaphore(max(1, concurrency // 2))
         self._stopping = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._bringing_up: set[int] = set()  # in flight with a provision or start
         # Completion counter, and per workspace the count when its last task ended: a pass that
         # observed before that moment must not act on the workspace (its view is stale).
         self._finished = 0
@@ -165,10 +174,24 @@ class WorkspaceReconciler:
             by_ws[a.workspace_id].append(a)
         started: list[Action] = []
         for wid, acts in by_ws.items():
-            if wid in self._inflight or self._finished_at.get(wid, -1) > mark:
+            if wid in self._inflight:
+                task = self._inflight[wid]
+                if (
+                    wid in self._bringing_up
+                    and any(a.kind in _TAKE_DOWN for a in acts)
+                    and not task.cancelling()  # once: a second cancel would cut its cleanup
+                ):
+                    # The user no longer wants it up: a slow start or clone must not make the
+                    # stop or delete wait for its deadline.
+                    log.info("cancelling a start no longer wanted", extra={"workspace": wid})
+                    task.cancel()
+                continue
+            if self._finished_at.get(wid, -1) > mark:
                 continue
             task = asyncio.create_task(self._apply_all(wid, acts), name=f"reconcile-ws-{wid}")
             self._inflight[wid] = task
+            if any(a.kind in (ActionKind.PROVISION, ActionKind.START) for a in acts):
+                self._bringing_up.add(wid)
             task.add_done_callback(functools.partial(self._done, wid))
             started.extend(acts)
         known = {d.workspace_id for d in desired} | set(observed)
@@ -178,6 +201,7 @@ class WorkspaceReconciler:
 
     def _done(self, workspace_id: int, task: asyncio.Task[None]) -> None:
         self._inflight.pop(workspace_id, None)
+        self._bringing_up.discard(workspace_id)
         self._finished += 1
         self._finished_at[workspace_id] = self._finished
         self._wake.set()  # its next step (or the pass it skipped) should not wait an interval
@@ -193,7 +217,8 @@ class WorkspaceReconciler:
 
     async def _apply_all(self, workspace_id: int, actions: Sequence[Action]) -> None:
         for action in actions:
-            async with self._limit:
+            slots = self._provision_limit if action.kind is ActionKind.PROVISION else self._limit
+            async with slots:
                 try:
                     deadline = self._deadline(action.kind)
                     async with asyncio.timeout(deadline) as budget:

@@ -20,6 +20,13 @@ environment, no site packages, nothing of the tenant's home on its import path. 
 `-c PROGRAM`, so it is the same constant text for every workspace; what differs comes from the fd.
 A tenant can interfere with it only with its own privileges (it runs as the tenant), so nothing it
 sends back is trusted by the host.
+
+ptrace: until the filter is installed, this process runs as the tenant's uid without it, so a
+tenant process could attach (or write /proc/PID/mem) and run unfiltered code. Its first statement
+makes it non-dumpable, which closes that door for the rest of its life; what is left is the
+interpreter's start-up before that statement (milliseconds), and what a tenant wins there is only
+an unfiltered process with its own uid in its own sandbox. (ptrace itself stays allowed:
+debuggers and strace are ordinary development tools.)
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ memfd onto the sandbox's own tmpfs at start. Never a file under the platform's d
 CHDIR_FAILED_EXIT_CODE = 125  # as `env --chdir` reports it
 
 PROGRAM = r"""
-import ctypes, json, os, socket, struct, sys, fcntl
+import ctypes
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0 first: see "ptrace" above
+import json, os, socket, struct, sys, fcntl
 def fail(message, code=125):
     os.write(2, ("hemisphere: " + message + "\n").encode(errors="replace"))
     os._exit(code)

@@ -18,10 +18,11 @@ How a workspace process comes to be, measured on this host (ARCHITECTURE.md §7)
   read by `inside.py` inside the sandbox, as the workspace user, which also installs the seccomp
   filter (seccomp.py) before the tenant's command runs. (A user-chosen LD_PRELOAD never meets
   root, and `ps` shows no secrets.)
-* bubblewrap reads its options from a memfd (`--args`) and binds the home from an open fd
-  (`--bind-fd`): the sandbox's pid 1 is bubblewrap, and its /proc/1/cmdline would otherwise show
-  the tenant the host's data directory; and the data directory need not be reachable by
-  workspace uids.
+* bubblewrap reads its options from a memfd (`--args`) and binds the home from an fd the platform
+  opened (`--bind-fd`, which bwrap checks is still the same directory after mounting): the
+  sandbox's pid 1 is bubblewrap, and its /proc/1/cmdline would otherwise show the tenant the
+  host's data directory. (bwrap 0.8 still resolves that fd's path as the workspace uid, so the
+  directories above a home must stay searchable, o+x: the data directory is 0711, not 0700.)
 
 Inside, the file system is the host's /usr (read-only, with /usr/local masked: whatever the host
 installed there is the host's business), a minimal /etc, fresh /tmp, /run, /proc and /dev, and
