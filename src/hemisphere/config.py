@@ -186,6 +186,25 @@ class Settings:
     heartbeat_interval_s: float = field(
         default_factory=_typed("HEARTBEAT_INTERVAL", "10", float, "a number of seconds")
     )
+    # Identity across sites (issue 9). shared-database: the console's tables are this process's
+    # (2A, `hemisphere up`); replica: a DC with its own database replicates identity from the
+    # console's change feed (2B). The console signs feed entries and assertions with its private
+    # key (PEM, from the vault; generated into the data dir when unset); a DC trusts a
+    # comma-separated list of public keys, so the console's key can be rotated without downtime.
+    identity_mode: str = field(default_factory=lambda: _env("IDENTITY_MODE", "shared-database"))
+    signing_private_key: str = field(default_factory=lambda: _env("SIGNING_PRIVATE_KEY", ""))
+    signing_public_keys: str = field(default_factory=lambda: _env("SIGNING_PUBLIC_KEY", ""))
+    feed_wait_s: float = field(
+        default_factory=_typed("FEED_WAIT", "25", float, "a number of seconds")
+    )
+    # What the installer knows about this site, read for logs and checks: the installation's
+    # name and version, the spec's name of this database and of this DC, the internal CA (the
+    # agent and the feed puller trust it for the console's TLS).
+    installation: str = field(default_factory=lambda: _env("INSTALLATION", ""))
+    installed_version: str = field(default_factory=lambda: _env("VERSION", ""))
+    database_key: str = field(default_factory=lambda: _env("DATABASE", ""))
+    datacenter_name: str = field(default_factory=lambda: _env("DATACENTER_NAME", ""))
+    ca_dir: str = field(default_factory=lambda: _env("CA_DIR", ""))
 
     # The kubernetes runtime (HEMISPHERE_RUNTIME=kubernetes): in-cluster service account unless a
     # kubeconfig is given; workspaces go to WORKSPACE_NAMESPACE on STORAGE_CLASS volumes.
@@ -196,6 +215,8 @@ class Settings:
         default_factory=lambda: _env("WORKSPACE_NAMESPACE", "codesphere-workspaces")
     )
     workspace_images: dict[str, str] = field(default_factory=_workspace_images)
+    # RWX volumes for workspaces that share files (rendered when the DC's Ceph has a filesystem).
+    file_storage_class: str = field(default_factory=lambda: _env("FILE_STORAGE_CLASS", ""))
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -206,6 +227,11 @@ class Settings:
             if at and ":" not in userinfo:
                 url = f"{scheme}://{userinfo}:{quote(self.database_password, safe='')}@{hostpart}"
                 object.__setattr__(self, "database_url", url)
+        if self.identity_mode not in ("shared-database", "replica"):
+            raise ConfigError(
+                f"HEMISPHERE_IDENTITY_MODE={self.identity_mode!r}: use 'shared-database' or "
+                "'replica'"
+            )
         if self.runtime not in ("local", "kubernetes"):
             raise ConfigError(f"HEMISPHERE_RUNTIME={self.runtime!r}: use 'local' or 'kubernetes'")
 
@@ -240,6 +266,19 @@ class Settings:
                 f"HEMISPHERE_IDENTITY_MODE={self.identity_mode!r}: use 'shared-database' or "
                 "'replica'"
             )
+    @property
+    def signing_key_file(self) -> Path:
+        """The console's signing key when HEMISPHERE_SIGNING_PRIVATE_KEY is unset (embedded)."""
+        return self.data_dir / "signing.key"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The internal CA's certificate, to verify the console's TLS, when one is mounted."""
+        if not self.ca_dir:
+            return None
+        path = Path(self.ca_dir) / "ca.crt"
+        return path if path.is_file() else None
+
     @property
     def first_admin_file(self) -> Path:
         return self.data_dir / "first-admin.txt"

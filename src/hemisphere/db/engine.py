@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from hemisphere.db.changefeed import FeedSession
+
 
 def to_async_url(url: str) -> str:
     u = make_url(url)
@@ -95,7 +97,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(async_url, **kwargs)
         if async_url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # FeedSession: identity writes land in the change feed, whoever makes them.
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=FeedSession
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -232,3 +233,45 @@ class DomainRoute(Base):
     workspace_id: Mapped[int] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class IdentityChange(Base):
+    """One entry of the console's identity change feed (federation/feed.py serves it).
+
+    Written by db/changefeed.py in the same transaction as the identity write it describes;
+    `seq` is gap-free and in commit order, so a DC that applies seq N+1 after N has seen every
+    change. The payload is the whole row, so a DC applies an entry without reading anything
+    else.
+    """
+
+    __tablename__ = "identity_changes"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128))
+    op: Mapped[str] = mapped_column(String(8))  # upsert | delete
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ReplicaCursor(Base):
+    """A replica DC's position in the console's feed; advanced in the transaction that applies
+    the entries, so each entry has its effect exactly once."""
+
+    __tablename__ = "replica_cursor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    head_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # the console's, last seen
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DcLocalToken(Base):
+    """A login token issued by a replica DC from replicated credentials: valid at that DC only
+    and never sent to the console (the api_tokens table belongs to the feed)."""
+
+    __tablename__ = "dc_local_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()

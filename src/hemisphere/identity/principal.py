@@ -32,6 +32,11 @@ class IdentityReader(Protocol):
         """The caller behind a bearer token; raises `InvalidCredentials`."""
         ...
 
+    async def principal_for_user(self, user_id: int) -> Principal:
+        """The user a verified console-signed assertion names; raises `InvalidCredentials`
+        when that user does not exist (here) or is disabled."""
+        ...
+
     async def team_role(self, user_id: int, team_id: int) -> TeamRole | None:
         """The user's role in the team, or None when not a member."""
         ...

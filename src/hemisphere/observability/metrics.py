@@ -51,3 +51,25 @@ RECONCILE_ERRORS = Counter(
     ["action"],
     registry=REGISTRY,
 )
+# The identity change feed at a replica DC (federation/replica.py).
+FEED_APPLIED = Counter(
+    "hemisphere_feed_entries_applied_total",
+    "Identity feed entries applied to this DC's replica.",
+    registry=REGISTRY,
+)
+FEED_REJECTED = Counter(
+    "hemisphere_feed_entries_rejected_total",
+    "Identity feed entries refused and not applied, by reason (signature, gap, malformed).",
+    ["reason"],
+    registry=REGISTRY,
+)
+FEED_CURSOR = Gauge(
+    "hemisphere_feed_cursor",
+    "The last identity feed sequence number applied at this DC.",
+    registry=REGISTRY,
+)
+FEED_LAG = Gauge(
+    "hemisphere_feed_lag_entries",
+    "Entries the console has that this DC has not applied yet (as of the last fetch).",
+    registry=REGISTRY,
+)

@@ -27,7 +27,10 @@ from hemisphere.db.migrate import upgrade_to_head
 from hemisphere.db.models import Datacenter
 from hemisphere.dc.app import DcRole, make_runtime
 from hemisphere.dc.browser import close_browser_access, mount_browser_access
+from hemisphere.federation.feed import snapshot_if_empty
 from hemisphere.identity.reader import DatabaseIdentity
+from hemisphere.identity.replica import ReplicaIdentity
+from hemisphere.server.identity import IdentityWiring
 from hemisphere.webapi.app import create_app
 from hemisphere.webapi.clients import parse_networks
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
@@ -63,6 +66,8 @@ def build_app(
     db = Database(settings.database_url)
     started = started if started is not None else Started()
     dc_role: DcRole | None = None
+    # Who this process trusts and signs as, and (replica DC) the feed puller.
+    wiring = IdentityWiring.of(settings, db, console=roles.console, dc=roles.dc)
 
     async def db_ready() -> str | None:
         try:
@@ -82,13 +87,16 @@ def build_app(
                 started.first_admin = await ensure_first_admin(
                     s, settings.first_admin_file, password=settings.admin_password or None
                 )
+                await snapshot_if_empty(s)
             elif await s.get(Datacenter, settings.datacenter_id) is None:
                 await register_datacenters(s, settings, only=settings.datacenter_id)
         if dc_role is not None:
             await dc_role.start()
+        await wiring.start()
         try:
             yield
         finally:
+            await wiring.stop()
             await close_browser_access(_app)
             if dc_role is not None:
                 await dc_role.stop(stop_sandboxes=roles.stop_sandboxes_on_exit)
@@ -102,10 +110,14 @@ def build_app(
         lifespan=lifespan,
     )
     app.state.db = db
-    app.state.identity = DatabaseIdentity(db)
+    app.state.identity = ReplicaIdentity(db) if wiring.replica else DatabaseIdentity(db)
+    wiring.install(app)
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     if roles.console:
-        mount_console(app, db, agent_tokens_dir=settings.agent_tokens_dir)
+        assert wiring.signer is not None
+        mount_console(
+            app, db, agent_tokens_dir=settings.agent_tokens_dir, feed_signer=wiring.signer
+        )
         mount_web(app, settings)
     if roles.dc:
         dc_role = DcRole(settings, db, app.state.identity, runtime or make_runtime(settings))
