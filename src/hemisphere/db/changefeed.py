@@ -66,7 +66,10 @@ _TABLES = {model.__table__.name for model in KINDS.values()}  # type: ignore[att
 # Columns that change all the time and mean nothing to another site: not in payloads, and a
 # change of only these is no feed entry.
 VOLATILE: dict[str, frozenset[str]] = {
-    "datacenter": frozenset({"last_heartbeat_at"}),
+    # The lease and what the agent last reported (federation/heartbeat.py, every few seconds).
+    "datacenter": frozenset(
+        {"last_heartbeat_at", "version", "last_rejected_at", "last_rejected_reason"}
+    ),
     "api_token": frozenset({"last_used_at"}),
 }
 # session.info flag of the replica applier: its writes are the feed's effect, not new entries.
