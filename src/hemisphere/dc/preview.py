@@ -47,6 +47,7 @@ from hemisphere.dc.preview_tokens import PreviewPass, PreviewSigner, signing_key
 from hemisphere.identity.errors import InvalidCredentials
 from hemisphere.identity.principal import IdentityReader, Principal
 from hemisphere.webapi.auth import SESSION_COOKIE
+from hemisphere.webapi.problems import problem
 from hemisphere.workspaces.errors import WorkspaceNotFound
 
 log = logging.getLogger("hemisphere.preview")
@@ -109,7 +110,12 @@ class PreviewService:
         self.db = db
         self.identity = identity
         self.signer = PreviewSigner(signing_key(settings.secret_key_file))
-        self.proxy = PreviewProxy(ctx.runtime)
+        self.proxy = PreviewProxy(
+            ctx.runtime,
+            connections_per_workspace=settings.preview_connections,
+            connect_timeout_s=settings.preview_connect_timeout_s,
+            read_timeout_s=settings.preview_read_timeout_s,
+        )
         self._workspaces = _TtlCache(_CACHE_S)
         self._tokens = _TtlCache(_CACHE_S)
         self._access = _TtlCache(_CACHE_S)
@@ -209,8 +215,7 @@ class PreviewService:
             if scope["type"] == "websocket":
                 await _deny_websocket(scope, send, exc.status)
             else:
-                title = "Workspace not running" if exc.status == 503 else "Nothing listening"
-                await _page(exc.status, title, exc.message)(scope, receive, send)
+                await _upstream_error(scope, exc)(scope, receive, send)
 
     async def _websocket(
         self,
@@ -403,6 +408,22 @@ def _page(status: int, title: str, message: str) -> HTMLResponse:
         f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
     )
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _upstream_error(scope: Scope, exc: UpstreamUnavailable) -> Response:
+    """A person opening the page gets a page; scripts and the page's own requests get the
+    error envelope. Either way 502/503/504 with the reason, never a 500."""
+    headers = {"Cache-Control": "no-store"}
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if _is_navigation(scope):
+        title = {503: "Workspace not available", 504: "No answer in time"}.get(
+            exc.status, "Nothing listening"
+        )
+        page = _page(exc.status, title, exc.message)
+        page.headers.update(headers)
+        return page
+    return problem(Request(scope), exc.status, exc.message, headers)
 
 
 async def _deny_websocket(scope: Scope, send: Send, status: int) -> None:

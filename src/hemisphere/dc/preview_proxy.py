@@ -7,6 +7,12 @@ WebSockets through the `websockets` sans-I/O client, driven over the same kind o
 because the ASGI server has already terminated the browser's side and hands us messages.
 
 Authorization is not done here: `dc/preview.py` decides who may reach this module.
+
+One tenant must not be able to take the proxy from the others (issue 10): every workspace has its
+own connection pool and at most `connections_per_workspace` requests and WebSockets upstream at
+once (more are refused with 503 at once, never queued); connecting and waiting for an answer have
+deadlines (504); and when the browser goes away, its request is cancelled and the upstream
+connection closed, instead of waiting for an app that may never answer.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -27,10 +33,12 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from hemisphere.workspaces.runtime.base import WorkspaceNotRunning, WorkspaceRuntime
+from hemisphere.workspaces.slots import SlotsExhausted, WorkspaceSlots
 
 log = logging.getLogger("hemisphere.preview")
 
 _CHUNK = 65536
+_MAX_POOLS = 512  # idle per-workspace pools beyond this are closed
 # Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection, never forwarded.
 _HOP = frozenset(
     {
@@ -48,12 +56,15 @@ _HOP = frozenset(
 
 
 class UpstreamUnavailable(Exception):
-    """Nothing answers on the port, or the workspace stopped; `status` is what to answer."""
+    """The request cannot be forwarded; `status` is what to answer: 502 nothing answers or the
+    app broke HTTP, 503 the workspace is stopped or at its connection limit (`retry_after_s`),
+    504 the app did not accept or answer in time."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 def _host_of(workspace_id: int) -> str:
@@ -99,8 +110,9 @@ class _RuntimeStream(httpcore.AsyncNetworkStream):
 class _RuntimeBackend(httpcore.AsyncNetworkBackend):
     """Dials `ws-<id>:<port>` through the runtime instead of the host network."""
 
-    def __init__(self, runtime: WorkspaceRuntime) -> None:
+    def __init__(self, runtime: WorkspaceRuntime, connect_timeout_s: float) -> None:
         self._runtime = runtime
+        self._connect_timeout_s = connect_timeout_s
 
     async def connect_tcp(
         self,
@@ -110,7 +122,8 @@ class _RuntimeBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        reader, writer = await connect(self._runtime, int(host.removeprefix("ws-")), port)
+        wid = int(host.removeprefix("ws-"))
+        reader, writer = await connect(self._runtime, wid, port, timeout or self._connect_timeout_s)
         return _RuntimeStream(reader, writer)
 
     async def sleep(self, seconds: float) -> None:
@@ -118,15 +131,22 @@ class _RuntimeBackend(httpcore.AsyncNetworkBackend):
 
 
 async def connect(
-    runtime: WorkspaceRuntime, workspace_id: int, port: int
+    runtime: WorkspaceRuntime, workspace_id: int, port: int, timeout_s: float
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
-        return await runtime.connect_port(workspace_id, port)
+        async with asyncio.timeout(timeout_s):
+            return await runtime.connect_port(workspace_id, port)
     except WorkspaceNotRunning as exc:
         raise UpstreamUnavailable(
             503, "the workspace is not running; start it, then reload this page"
         ) from exc
-    except (OSError, TimeoutError) as exc:
+    except TimeoutError as exc:
+        raise UpstreamUnavailable(
+            504,
+            f"port {port} in the workspace did not accept a connection within {timeout_s:g} s; "
+            "check that the server there is not overloaded, then reload",
+        ) from exc
+    except OSError as exc:
         raise UpstreamUnavailable(
             502,
             f"nothing answers on port {port} in the workspace; start a server that listens "
@@ -168,19 +188,59 @@ def forwarded_headers(
 
 
 class PreviewProxy:
-    """Connection pool and forwarding for every workspace of one runtime."""
+    """Connection pools and forwarding for every workspace of one runtime."""
 
-    def __init__(self, runtime: WorkspaceRuntime, *, max_connections: int = 256) -> None:
+    def __init__(
+        self,
+        runtime: WorkspaceRuntime,
+        *,
+        connections_per_workspace: int = 32,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 120.0,
+    ) -> None:
         self.runtime = runtime
-        self._pool = httpcore.AsyncConnectionPool(
-            network_backend=_RuntimeBackend(runtime),
-            max_connections=max_connections,
-            max_keepalive_connections=64,
-            keepalive_expiry=30.0,
-        )
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.slots = WorkspaceSlots(connections_per_workspace, "preview connections")
+        self._backend = _RuntimeBackend(runtime, connect_timeout_s)
+        # A pool per workspace: one workspace's connections can never fill another's pool.
+        self._pools: dict[int, httpcore.AsyncConnectionPool] = {}
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
+
+    def _pool(self, workspace_id: int) -> httpcore.AsyncConnectionPool:
+        pool = self._pools.get(workspace_id)
+        if pool is None:
+            if len(self._pools) >= _MAX_POOLS:
+                self._drop_idle_pools()
+            pool = self._pools[workspace_id] = httpcore.AsyncConnectionPool(
+                network_backend=self._backend,
+                # The slots admit at most this many requests, so none waits for the pool.
+                max_connections=self.slots.limit,
+                max_keepalive_connections=min(8, self.slots.limit),
+                keepalive_expiry=30.0,
+            )
+        return pool
+
+    def _drop_idle_pools(self) -> None:
+        for wid in [w for w in self._pools if not self.slots.in_use(w)]:
+            pool = self._pools.pop(wid)
+            # Idle pools hold only keep-alive sockets: closing them needs no await of ours.
+            asyncio.get_running_loop().create_task(pool.aclose())
+
+    @contextlib.contextmanager
+    def _slot(self, workspace_id: int) -> Iterator[None]:
+        try:
+            self.slots.acquire(workspace_id)
+        except SlotsExhausted as exc:
+            raise UpstreamUnavailable(503, str(exc), retry_after_s=exc.retry_after_s) from exc
+        try:
+            yield
+        finally:
+            self.slots.release(workspace_id)
 
     # ---- HTTP ---------------------------------------------------------------------------
 
@@ -194,28 +254,75 @@ class PreviewProxy:
         port: int,
         headers: list[tuple[bytes, bytes]],
     ) -> None:
-        """Forward one request; raises UpstreamUnavailable before anything was sent back."""
+        """Forward one request; raises UpstreamUnavailable before anything was sent back.
+        Returns early (upstream cancelled and closed) when the client disconnects."""
+        with self._slot(workspace_id):
+            client = _ClientSide(receive)
+            forward = asyncio.ensure_future(
+                self._forward(scope, client, send, workspace_id=workspace_id, port=port,
+                              headers=headers)
+            )  # fmt: skip
+            gone = asyncio.ensure_future(client.disconnected())
+            try:
+                await asyncio.wait((forward, gone), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not forward.done():
+                    forward.cancel()  # the client left (or we are shutting down)
+                gone.cancel()
+                await asyncio.gather(forward, gone, return_exceptions=True)
+            if not forward.cancelled():
+                forward.result()  # re-raises UpstreamUnavailable for the caller to answer
+            else:
+                log.info(
+                    "preview client went away; upstream request cancelled",
+                    extra={"workspace": workspace_id, "port": port},
+                )
+
+    async def _forward(
+        self,
+        scope: Scope,
+        client: _ClientSide,
+        send: Send,
+        *,
+        workspace_id: int,
+        port: int,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
         sent = {n.decode("latin-1").lower() for n, _ in scope["headers"]}
         body: AsyncIterator[bytes] | bytes = b""
         if "content-length" in sent:
-            body = _request_body(receive)
+            body = client.body()
         elif "transfer-encoding" in sent:  # the browser streamed it; so do we
             headers = [*headers, (b"transfer-encoding", b"chunked")]
-            body = _request_body(receive)
+            body = client.body()
+        else:
+            client.no_body()
         path = scope.get("raw_path") or scope["path"].encode()
         target = path + (b"?" + scope["query_string"] if scope.get("query_string") else b"")
+        timeouts = {"connect": self.connect_timeout_s, "read": self.read_timeout_s,
+                    "write": 60.0, "pool": 10.0}  # fmt: skip
         request = httpcore.Request(
             scope["method"],
             httpcore.URL(scheme=b"http", host=_host_of(workspace_id).encode(), port=port,
                          target=target),
             headers=headers,
             content=body,
-            extensions={"timeout": {"connect": 10.0, "read": None, "write": 60.0, "pool": 30.0}},
+            extensions={"timeout": timeouts},
         )  # fmt: skip
         try:
-            response = await self._pool.handle_async_request(request)
+            response = await self._pool(workspace_id).handle_async_request(request)
         except UpstreamUnavailable:
             raise
+        except httpcore.ConnectTimeout as exc:
+            raise UpstreamUnavailable(
+                504, f"port {port} did not accept a connection within {self.connect_timeout_s:g} s"
+            ) from exc
+        except httpcore.TimeoutException as exc:
+            raise UpstreamUnavailable(
+                504,
+                f"the server on port {port} did not answer within {self.read_timeout_s:g} s; "
+                "check that it is not stuck, then reload",
+            ) from exc
         except httpcore.ConnectError as exc:
             raise UpstreamUnavailable(502, f"cannot connect to port {port}: {exc}") from exc
         except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
@@ -233,9 +340,9 @@ class PreviewProxy:
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
+        except (httpcore.ProtocolError, httpcore.NetworkError, httpcore.TimeoutException) as exc:
             # Headers are gone already: all we can do is cut the response short.
-            log.info("preview response cut short", extra={"error": str(exc)})
+            log.info("preview response cut short", extra={"error": str(exc) or type(exc).__name__})
         finally:
             await response.aclose()
 
@@ -254,7 +361,25 @@ class PreviewProxy:
         subprotocols: list[str],
     ) -> None:
         """Connect upstream first, then accept the browser's side with what upstream chose."""
-        reader, writer = await connect(self.runtime, workspace_id, port)
+        with self._slot(workspace_id):
+            await self._websocket(
+                receive, send, workspace_id=workspace_id, port=port, host=host, target=target,
+                headers=headers, subprotocols=subprotocols,
+            )  # fmt: skip
+
+    async def _websocket(
+        self,
+        receive: Receive,
+        send: Send,
+        *,
+        workspace_id: int,
+        port: int,
+        host: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        subprotocols: list[str],
+    ) -> None:
+        reader, writer = await connect(self.runtime, workspace_id, port, self.connect_timeout_s)
         try:
             protocol = ClientProtocol(
                 parse_uri(f"ws://{host}{target}"),
@@ -270,7 +395,12 @@ class PreviewProxy:
                     request.headers[name] = v.decode("latin-1")
             protocol.send_request(request)
             await _flush(protocol, writer)
-            handshake = await _read_handshake(protocol, reader)
+            try:
+                handshake = await _read_handshake(protocol, reader, self.read_timeout_s)
+            except TimeoutError as exc:
+                raise UpstreamUnavailable(
+                    504, f"the server on port {port} did not answer the WebSocket handshake"
+                ) from exc
             if handshake is None or protocol.state is not WsState.OPEN:
                 status = handshake.status_code if handshake is not None else 502
                 raise UpstreamUnavailable(
@@ -285,16 +415,40 @@ class PreviewProxy:
                 await writer.wait_closed()
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+class _ClientSide:
+    """The browser's half of one request: its body, then (once that is read) waiting for it to
+    disconnect. The ASGI server reports a client that went away as `http.disconnect`."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._body_read = asyncio.Event()
+        self._gone = False
+
+    def no_body(self) -> None:
+        self._body_read.set()
+
+    async def body(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                message = await self._receive()
+                if message["type"] == "http.disconnect":
+                    self._gone = True
+                    return
+                chunk = message.get("body", b"")
+                if chunk:
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+        finally:
+            self._body_read.set()
+
+    async def disconnected(self) -> None:
+        """Returns when the client has gone away (only reads after the body, so the two never
+        call `receive` at the same time)."""
+        await self._body_read.wait()
+        while not self._gone:
+            if (await self._receive())["type"] == "http.disconnect":
+                self._gone = True
 
 
 async def _flush(protocol: ClientProtocol, writer: asyncio.StreamWriter) -> None:
@@ -307,10 +461,10 @@ async def _flush(protocol: ClientProtocol, writer: asyncio.StreamWriter) -> None
 
 
 async def _read_handshake(
-    protocol: ClientProtocol, reader: asyncio.StreamReader
+    protocol: ClientProtocol, reader: asyncio.StreamReader, timeout_s: float
 ) -> WsResponse | None:
     while True:
-        data = await asyncio.wait_for(reader.read(_CHUNK), 30.0)
+        data = await asyncio.wait_for(reader.read(_CHUNK), timeout_s)
         if data:
             protocol.receive_data(data)
         else:

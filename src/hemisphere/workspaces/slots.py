@@ -40,18 +40,25 @@ class WorkspaceSlots:
     def in_use(self, workspace_id: int) -> int:
         return self._used.get(workspace_id, 0)
 
-    @contextlib.contextmanager
-    def take(self, workspace_id: int) -> Iterator[None]:
-        """Hold one slot for the block; SlotsExhausted if none is free."""
+    def acquire(self, workspace_id: int) -> None:
+        """Take one slot; SlotsExhausted if none is free. Pair with `release`."""
         used = self._used.get(workspace_id, 0)
         if used >= self.limit:
             raise SlotsExhausted(workspace_id, self.limit, self.what)
         self._used[workspace_id] = used + 1
+
+    def release(self, workspace_id: int) -> None:
+        left = self._used[workspace_id] - 1
+        if left:
+            self._used[workspace_id] = left
+        else:
+            del self._used[workspace_id]  # no entry per idle workspace
+
+    @contextlib.contextmanager
+    def take(self, workspace_id: int) -> Iterator[None]:
+        """Hold one slot for the block; SlotsExhausted if none is free."""
+        self.acquire(workspace_id)
         try:
             yield
         finally:
-            left = self._used[workspace_id] - 1
-            if left:
-                self._used[workspace_id] = left
-            else:
-                del self._used[workspace_id]  # no entry per idle workspace
+            self.release(workspace_id)
