@@ -196,6 +196,51 @@ async def test_home_symlinks_to_host_files_survive_measure_and_delete(
     assert (after.st_atime_ns, after.st_size) == (before.st_atime_ns, before.st_size)
 
 
+SWAPPER = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir(os.path.expanduser("~"))
+pairs = []
+for i in range(3000):
+    os.makedirs(f"decoy/{i}", exist_ok=True)
+for i in range(50):  # each pair: a directory and a symlink to the host's files
+    os.mkdir(f"decoy/a{i}")
+    os.symlink(sys.argv[1], f"decoy/b{i}")
+    pairs.append((f"decoy/a{i}".encode(), f"decoy/b{i}".encode()))
+os.symlink(sys.argv[1], "link")
+print("swapping", flush=True)
+while True:  # renameat2(RENAME_EXCHANGE): each name is a dir one moment and a symlink the next
+    for a, b in pairs:
+        libc.syscall(316, -100, a, -100, b, 2)
+"""
+
+
+async def test_measuring_a_home_that_swaps_dirs_for_symlinks_never_counts_host_files(
+    runtime: LocalRuntime, root: Path
+) -> None:
+    """The race behind "root follows tenant symlinks" for storage measurement: a directory seen
+    while listing is a symlink to a host directory by the time the walk descends into it. (Old
+    code walked by path and followed it: usage jumped by the host directory's size.)"""
+    await running(runtime, spec(52))
+    host_dir = root / "host-big"
+    host_dir.mkdir(mode=0o700)
+    (host_dir / "blob").write_bytes(os.urandom(64 * 1024 * 1024))
+    swapper = asyncio.ensure_future(
+        sh(runtime, 52, f"python3 - {host_dir} <<'EOF'\n{SWAPPER}\nEOF", timeout_s=120.0)
+    )
+    try:
+        for _ in range(400):
+            if (await sh(runtime, 52, "test -L ~/link && echo yes")).output.strip() == "yes":
+                break
+            await asyncio.sleep(0.05)
+        readings = [await runtime.storage_usage_mib(52) for _ in range(40)]
+        assert max(readings) < 48, f"a measurement counted the host's 64 MiB: {readings}"
+    finally:
+        swapper.cancel()
+        await asyncio.gather(swapper, return_exceptions=True)
+    assert (host_dir / "blob").stat().st_size == 64 * 1024 * 1024
+
+
 # ---- finding 9: no secret in a privileged argv, environment or file ---------------------------
 
 

@@ -123,29 +123,59 @@ def _require_searchable_parents(root: Path) -> None:
 
 
 def _allocated_bytes(top: Path) -> int:
-    """What `du -s` reports: allocated blocks, every inode once, symlinks not followed."""
+    """What `du -s` reports: allocated blocks, every inode once, symlinks not followed.
+
+    The tree is the tenant's and may change during the walk, so it is walked by directory fd
+    (openat with O_NOFOLLOW), never by path: a directory swapped for a symlink to a host
+    directory between listing and descending is skipped, not followed (issue 10)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        top_fd = os.open(top, flags)
+    except OSError:
+        return 0
     seen: set[tuple[int, int]] = set()
-    total = 0
-    stack = [str(top)]
+    total, names = _entries(top_fd, seen)
+    total += os.fstat(top_fd).st_blocks * 512
+    # One open fd per level of the walk, with the subdirectories still to visit on that level.
+    stack: list[tuple[int, list[str]]] = [(top_fd, names)]
     while stack:
-        path = stack.pop()
+        fd, pending = stack[-1]
+        if not pending:
+            os.close(fd)
+            stack.pop()
+            continue
         try:
-            entries = list(os.scandir(path))
+            child = os.open(pending.pop(), flags, dir_fd=fd)
         except OSError:
-            continue  # vanished or unreadable mid-walk: usage is an estimate anyway
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                continue
-            seen.add(key)
-            total += st.st_blocks * 512
-            if stat.S_ISDIR(st.st_mode):
-                stack.append(entry.path)
-    return total + top.stat().st_blocks * 512
+            continue  # vanished, replaced by a symlink, or too deep: usage is an estimate
+        size, names = _entries(child, seen)
+        total += size
+        stack.append((child, names))
+    return total
+
+
+def _entries(fd: int, seen: set[tuple[int, int]]) -> tuple[int, list[str]]:
+    """The allocated bytes of the entries of directory `fd` not `seen` before, and the names of
+    its subdirectories."""
+    total, names = 0, []
+    try:
+        with os.scandir(fd) as entries:
+            listed = list(entries)
+    except OSError:
+        return 0, []
+    for entry in listed:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            continue
+        seen.add(key)
+        total += st.st_blocks * 512
+        if stat.S_ISDIR(st.st_mode):
+            names.append(entry.name)
+    return total, names
 
 
 def _fsync_dir(path: Path) -> None:
