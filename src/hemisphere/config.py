@@ -170,6 +170,9 @@ class Settings:
     provision_deadline_s: float = field(
         default_factory=_typed("PROVISION_DEADLINE", "120", float, "a number of seconds")
     )
+    provisions_per_team: int = field(
+        default_factory=_typed("PROVISIONS_PER_TEAM", "2", int, "a number of provisions")
+    )
     datacenters: tuple[RegisteredDatacenter, ...] = field(default_factory=_datacenters)
     # Reverse proxies whose X-Forwarded-For is believed (CIDR list, comma-separated; issue 10):
     # nothing by default, so no client can pick its own address for the login throttle.

@@ -3,8 +3,9 @@
 Workspace A (team 1) clones from a tarpit: a real TCP server on loopback that accepts and never
 answers, so `git clone` hangs. While it hangs, another team's new workspace must start and a
 running one must stop; A itself fails at its provisioning deadline with a reason that says so,
-and the clone is killed. A second hung clone that its owner deletes goes away at once instead of
-at its deadline. Real platform, real sandboxes, real git.
+and the clone is killed. Team one asking for as many hung clones as the DC has provisioning slots
+gets only its share of them, and a hung clone its owner deletes goes away at once instead of at
+its deadline. Real platform, real sandboxes, real git.
 """
 
 from __future__ import annotations
@@ -107,29 +108,37 @@ def test_a_hung_clone_delays_only_its_own_workspace(
     deadline_platform: RunningPlatform, tarpit: Tarpit
 ) -> None:
     p = deadline_platform
+    per_team = p.settings.provisions_per_team
     one, team1 = _team_client(p, "tenant-one")
     two, team2 = _team_client(p, "tenant-two")
     with one, two:
         c_ws = two.create_workspace(new_ws(team2, "running-one"))
         wait_for(two, c_ws.id, lambda s: s.isRunning)
 
+        # Team one asks for as many hung clones as the DC has provisioning slots.
         url = f"http://127.0.0.1:{tarpit.port}/repo.git"
         a_ws = one.create_workspace(new_ws(team1, "tarpit", gitUrl=url))
         eventually(lambda: tarpit.accepted >= 1, "the clone never reached the tarpit")
-        d_ws = one.create_workspace(new_ws(team1, "regretted", gitUrl=url))
-        eventually(lambda: tarpit.accepted >= 2, "the second clone never reached the tarpit")
+        more = [
+            one.create_workspace(new_ws(team1, f"tarpit-{i}", gitUrl=url)).id
+            for i in range(p.settings.reconcile_concurrency // 2 - 1)
+        ]
+        eventually(lambda: tarpit.accepted >= per_team, "team one's clones never started")
 
-        # While A's clone hangs: another team's new workspace starts, a running one stops.
+        # While they hang: another team's new workspace starts, a running one stops.
         b_ws = two.create_workspace(new_ws(team2, "newcomer"))
         two.update_workspace(c_ws.id, m.WorkspaceUpdate(replicas=0))
         wait_for(two, b_ws.id, lambda s: s.isRunning)
         wait_for(two, c_ws.id, lambda s: s.state == "stopped")
-        # Deleting a workspace whose clone hangs does not wait for the clone's deadline.
-        one.delete_workspace(d_ws.id)
-        wait_gone(one, d_ws.id)
+        assert tarpit.accepted == per_team, "one team held more provisioning slots than its share"
         assert one.workspace_status(a_ws.id).state == "starting"
-        assert tarpit.still_open() == 1, "A's clone should still be hanging, D's be gone"
         assert two.execute(b_ws.id, "echo up").output == "up\n"
+        # Deleting a workspace whose clone hangs does not wait for the clone's deadline (and
+        # hands its slot to the team's next workspace).
+        one.delete_workspace(more[0])
+        wait_gone(one, more[0])
+        eventually(lambda: tarpit.still_open() == per_team, "the deleted clone was not killed")
+        assert one.workspace_status(a_ws.id).state == "starting"
 
         # A gives up at its deadline, says why, and leaves nothing behind.
         eventually(
@@ -140,7 +149,11 @@ def test_a_hung_clone_delays_only_its_own_workspace(
         reason = one.workspace_status(a_ws.id).reason or ""
         assert f"did not finish within {DEADLINE_S:g} s" in reason, reason
         assert "git" in reason
-        eventually(lambda: tarpit.still_open() == 0, "the hung clone was not killed")
+        for wid in more[1:]:
+            one.delete_workspace(wid)
+        for wid in more[1:]:
+            wait_gone(one, wid)
+        eventually(lambda: tarpit.still_open() == 0, "the hung clones were not killed")
         eventually(
             lambda: a_ws.id not in observe_sandboxes(p.settings.data_dir),
             "A's half-made storage was not cleaned",

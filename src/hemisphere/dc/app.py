@@ -82,6 +82,7 @@ class DcRole:
             usage_interval_s=settings.usage_interval_s,
             concurrency=settings.reconcile_concurrency,
             provision_deadline_s=settings.provision_deadline_s,
+            provisions_per_team=settings.provisions_per_team,
         )
         self.context = api.DcContext(
             service=service,

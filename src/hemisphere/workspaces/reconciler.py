@@ -9,10 +9,11 @@ and no data is touched.
 One tenant must not be able to stall the others (issue 10): a pass never waits for actions, so a
 `git clone` from a server that never answers delays only its own workspace. What is remembered is
 only which workspaces have an action in flight; later passes skip those until it finishes, so
-nothing runs twice for one workspace. A semaphore bounds how many actions run at once, and every
-action has a deadline: provisioning (which clones) and starting past theirs mark the workspace
-failed with the reason and clean up what was half made; stopping and removing past theirs are
-retried, because those are what the user asked for.
+nothing runs twice for one workspace. Semaphores bound how many actions run at once; provisions
+have slots of their own, of which one team holds at most `provisions_per_team`. Every action has
+a deadline: provisioning (which clones) and starting past theirs mark the workspace failed with
+the reason and clean up what was half made; stopping and removing past theirs are retried,
+because those are what the user asked for.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class WorkspaceReconciler:
         concurrency: int = 8,
         provision_deadline_s: float = 120.0,
         action_deadline_s: float = 60.0,
+        provisions_per_team: int = 2,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"reconcile concurrency must be at least 1, not {concurrency}")
@@ -88,6 +90,11 @@ class WorkspaceReconciler:
         # Provisioning waits on the network (git clone): it gets slots of its own, so hung
         # clones can never hold the slots that starts, stops and deletes need.
         self._provision_limit = asyncio.Semaphore(max(1, concurrency // 2))
+        # ... and one team can hold only some of those, so a team cloning from servers that
+        # never answer cannot keep every other team's new workspaces waiting for its deadlines.
+        self.provisions_per_team = provisions_per_team
+        self._provisioning: Counter[int] = Counter()  # team id → provisions in flight
+        self._provision_team: dict[int, int] = {}  # workspace id → its team, while in flight
         self._stopping = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._bringing_up: set[int] = set()  # in flight with a provision or start
@@ -157,6 +164,7 @@ class WorkspaceReconciler:
                             Workspace.state,
                             Workspace.provisioned,
                             Workspace.state_reason,
+                            Workspace.team_id,
                         ).where(Workspace.datacenter_id == self.datacenter_id)
                     )
                 ).all()
@@ -167,6 +175,7 @@ class WorkspaceReconciler:
             )
             return []
         desired = [Desired(r[0], r[1], State(r[2]), r[3], r[4]) for r in rows]
+        team_of = {r[0]: r[5] for r in rows}
         self._export_metrics(desired)
         actions = plan(desired, observed)
         by_ws: dict[int, list[Action]] = defaultdict(list)
@@ -188,6 +197,12 @@ class WorkspaceReconciler:
                 continue
             if self._finished_at.get(wid, -1) > mark:
                 continue
+            team = team_of.get(wid)
+            if team is not None and any(a.kind is ActionKind.PROVISION for a in acts):
+                if self._provisioning[team] >= self.provisions_per_team:
+                    continue  # its turn comes when one of the team's provisions ends
+                self._provisioning[team] += 1
+                self._provision_team[wid] = team
             task = asyncio.create_task(self._apply_all(wid, acts), name=f"reconcile-ws-{wid}")
             self._inflight[wid] = task
             if any(a.kind in (ActionKind.PROVISION, ActionKind.START) for a in acts):
@@ -202,6 +217,11 @@ class WorkspaceReconciler:
     def _done(self, workspace_id: int, task: asyncio.Task[None]) -> None:
         self._inflight.pop(workspace_id, None)
         self._bringing_up.discard(workspace_id)
+        team = self._provision_team.pop(workspace_id, None)
+        if team is not None:
+            self._provisioning[team] -= 1
+            if self._provisioning[team] <= 0:
+                del self._provisioning[team]
         self._finished += 1
         self._finished_at[workspace_id] = self._finished
         self._wake.set()  # its next step (or the pass it skipped) should not wait an interval
