@@ -17,7 +17,9 @@ from websockets.sync.client import ClientConnection, connect
 from hemisphere.dc.errors import TerminalSessionGone, TooManyTerminals
 from hemisphere.dc.terminal_sessions import Scrollback, TerminalSessions
 from hemisphere.sdk import models as m
-from hemisphere.workspaces.runtime.pty import PtyTerminal
+from hemisphere.webapi.auth import SESSION_COOKIE
+from hemisphere.workspaces.runtime.pty import PtyTerminal, host_master
+from tests.console.web.conftest import WebClient
 from tests.dc.test_api_workspaces import new_ws, wait_for
 from tests.services.platform import RunningPlatform
 
@@ -197,7 +199,7 @@ def test_stopped_workspace_has_no_terminal(
 async def _host_shell() -> PtyTerminal:
     return await PtyTerminal.spawn(
         ["/bin/bash", "--norc", "--noprofile"],
-        ptmx="/dev/ptmx",
+        master=host_master(),
         owner=(0, 0),
         cols=80,
         rows=24,
