@@ -205,6 +205,7 @@ class PreviewProxy:
         self._backend = _RuntimeBackend(runtime, connect_timeout_s)
         # A pool per workspace: one workspace's connections can never fill another's pool.
         self._pools: dict[int, httpcore.AsyncConnectionPool] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), {}
@@ -228,8 +229,10 @@ class PreviewProxy:
     def _drop_idle_pools(self) -> None:
         for wid in [w for w in self._pools if not self.slots.in_use(w)]:
             pool = self._pools.pop(wid)
-            # Idle pools hold only keep-alive sockets: closing them needs no await of ours.
-            asyncio.get_running_loop().create_task(pool.aclose())
+            # Idle pools hold only keep-alive sockets: close them beside the request.
+            task = asyncio.get_running_loop().create_task(pool.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     @contextlib.contextmanager
     def _slot(self, workspace_id: int) -> Iterator[None]:
