@@ -41,6 +41,20 @@ while True:
 """
 
 
+# Runs INSIDE a workspace: answers every connection with bytes that are not HTTP, then closes.
+GARBAGE = r"""
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+server.listen(16)
+while True:
+    conn = server.accept()[0]
+    conn.sendall(b"SSH-2.0-not-http\r\n\r\n")
+    conn.close()
+"""
+
+
 def start_tarpit(c: HemisphereClient, wid: int) -> None:
     c.execute(wid, f"cat > ~/tarpit.py <<'EOF'\n{TARPIT}\nEOF")
     start_in_background(c, wid, f"python3 ~/tarpit.py {PORT}", PORT)
@@ -168,7 +182,9 @@ def impatient_platform(data_dir: Path) -> Iterator[RunningPlatform]:
         p.stop()
 
 
-def test_an_app_that_never_answers_gets_a_504(impatient_platform: RunningPlatform) -> None:
+def test_an_app_that_never_answers_gets_a_504_one_that_breaks_http_a_502(
+    impatient_platform: RunningPlatform,
+) -> None:
     p = impatient_platform
     c, auth, wid = _tenant(p, "slow")
     with c, httpx.Client(base_url=p.base_url, timeout=60) as http:
@@ -184,3 +200,11 @@ def test_an_app_that_never_answers_gets_a_504(impatient_platform: RunningPlatfor
         page = http.get("/", headers={"Host": host, "Accept": "text/html", **auth})
         assert page.status_code == 504 and "<h1>" in page.text
         eventually(lambda: established_on_port(c, wid, PORT) == 0, "timed-out upstream kept")
+
+        c.execute(wid, f"cat > ~/garbage.py <<'EOF'\n{GARBAGE}\nEOF")
+        start_in_background(c, wid, f"python3 ~/garbage.py {PORT + 1}", PORT + 1)
+        garbage_host = preview_host(PORT + 1, c.get_workspace(wid).name, wid,
+                                    p.settings.preview_domain)  # fmt: skip
+        broken = http.get("/", headers={"Host": garbage_host, **auth})
+        assert broken.status_code == 502, broken.text
+        assert set(broken.json()) == ENVELOPE and broken.json()["title"] == "Bad Gateway"
