@@ -9,14 +9,20 @@ Runs as root, as the platform does."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
+import http.server
 import json
 import os
 import secrets
 import shutil
 import socket
 import stat
+import subprocess
 import tempfile
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +36,7 @@ from hemisphere.workspaces.runtime.seccomp import build_filter
 from .test_local import (  # noqa: F401 - fixtures are used by name
     UID_BASE,
     cgroup_parent,
+    git_server,
     make_runtime,
     root,
     running,
@@ -315,6 +322,82 @@ async def test_a_sandbox_started_before_the_upgrade_loses_its_recorded_env(
     path.write_text(json.dumps(record))
     assert (await sh(runtime, 47, "echo ok")).output.strip() == "ok"
     assert b"old-secret-value" not in path.read_bytes()
+
+
+class _AuthGitHandler(http.server.SimpleHTTPRequestHandler):
+    """Dumb-HTTP git that wants Basic credentials and answers slowly, so the clone's processes
+    are alive while the test looks at them."""
+
+    password = ""
+    seen_auth: list[str] = []
+
+    def do_GET(self) -> None:
+        expected = "Basic " + base64.b64encode(f"bot:{self.password}".encode()).decode()
+        got = self.headers.get("Authorization", "")
+        self.seen_auth.append(got)
+        if got != expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        time.sleep(0.3)  # the clone is in flight now
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+async def test_git_url_credentials_never_reach_a_command_line(
+    runtime: LocalRuntime, root: Path, git_server: str
+) -> None:
+    """Old code put the whole gitUrl, password included, on the argv of the clone's root helper,
+    of bubblewrap and of git itself: readable by every user of the host in /proc/PID/cmdline."""
+    password = f"pw-{secrets.token_hex(8)}"
+    srv = Path(tempfile.mkdtemp(prefix="hemisphere-authgit-"))
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", f"{git_server}/repo.git", str(srv / "repo.git")],
+        check=True,
+    )
+    subprocess.run(["git", "update-server-info"], cwd=srv / "repo.git", check=True)
+    handler = type("Handler", (_AuthGitHandler,), {"password": password, "seen_auth": []})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(srv))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://bot:{password}@127.0.0.1:{server.server_address[1]}/repo.git"
+        provision = asyncio.ensure_future(runtime.provision(spec(53, git_url=url)))
+        leaks: list[str] = []
+        while not provision.done():
+            leaks += [p for p in everyone_s_cmdlines(password.encode()) if p not in leaks]
+            leaks += root_side_leaks(password.encode(), {UID_BASE + 53})
+            await asyncio.sleep(0.02)
+        await provision
+        assert handler.seen_auth and any(a.startswith("Basic ") for a in handler.seen_auth)
+        assert leaks == []
+        await runtime.start(spec(53))
+        assert (await sh(runtime, 53, "cat README.md")).output == "hello from git\n"
+        assert files_containing(root, password.encode()) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        shutil.rmtree(srv, ignore_errors=True)
+
+
+def everyone_s_cmdlines(secret: bytes) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if secret in f.read():
+                        found.append(f"/proc/{pid}/cmdline")
+            except OSError:
+                continue
+    return found
 
 
 # ---- finding 13: defence in depth -------------------------------------------------------------

@@ -83,6 +83,7 @@ from hemisphere.workspaces.runtime.sandbox import (
     SandboxUser,
     check_env,
     clone_argv,
+    clone_request,
     enter_argv,
     etc_files,
     join_cgroups_argv,
@@ -709,15 +710,20 @@ class LocalRuntime:
                 memory_mib=spec.memory_mib, cpu_millis=spec.cpu_millis, pids_max=spec.pids_max
             )
         )
+        request = _memfd("clone", clone_request(url, ref, _SECCOMP))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *join_cgroups_argv(cgroup.procs_files, clone_argv(user, target, url, ref)),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=HOST_ENV,
-                start_new_session=True,
-            )
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *join_cgroups_argv(cgroup.procs_files, clone_argv(user, target, request)),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=HOST_ENV,
+                    start_new_session=True,
+                    pass_fds=(request,),
+                )
+            finally:
+                os.close(request)
             try:
                 _, err = await asyncio.wait_for(proc.communicate(), self.clone_timeout_s)
             except TimeoutError:

@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hemisphere.workspaces.runtime.inside import ENV_FILE
+from hemisphere.workspaces.runtime.inside import ENV_FILE, launch_argv, payload
 
 SANDBOX_HOME = "/home/user"
 SANDBOX_USER = "user"
@@ -251,13 +252,22 @@ def sandbox_argv(user: SandboxUser, args_fd: int) -> list[str]:
     ]
 
 
-def clone_argv(user: SandboxUser, target: Path, url: str, ref: str | None) -> list[str]:
+_CLONE_SCRIPT = (
+    'git clone --quiet -- "$1" "$HOME" && '
+    'if [ -n "$2" ]; then git -C "$HOME" checkout --quiet "$2" --; fi'
+)
+# Credentials of a gitUrl reach git through its credential protocol, from the environment of the
+# clone's own processes: never on a command line, which `ps` shows every user of the host.
+_CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
+    '"$HEMISPHERE_GIT_USERNAME" "$HEMISPHERE_GIT_PASSWORD"; }; f'
+)
+
+
+def clone_argv(user: SandboxUser, target: Path, request_fd: int) -> list[str]:
     """`git clone` into `target` (mounted as the home) in a throwaway sandbox that shares the
-    host's network (the workspace sandbox has none) but nothing else."""
-    script = (
-        'git clone --quiet -- "$1" "$HOME" && '
-        'if [ -n "$2" ]; then git -C "$HOME" checkout --quiet "$2" --; fi'
-    )
+    host's network (the workspace sandbox has none) but nothing else. What to clone is in
+    `request_fd` (a memfd holding `clone_request`): the URL's credentials stay off every argv."""
     return [
         *drop_to_user_argv(user),
         "bwrap",
@@ -270,24 +280,42 @@ def clone_argv(user: SandboxUser, target: Path, url: str, ref: str | None) -> li
         "--ro-bind-try",
         "/etc/hosts",
         "/etc/hosts",
-        "--setenv",
-        "GIT_TERMINAL_PROMPT",
-        "0",
-        "--setenv",
-        "GIT_CONFIG_NOSYSTEM",
-        "1",
-        # Only http(s): no ext::, file://, ssh or submodules reaching elsewhere.
-        "--setenv",
-        "GIT_ALLOW_PROTOCOL",
-        "http:https",
         "--",
-        "/bin/sh",
-        "-c",
-        script,
-        "hemisphere-clone",
-        url,
-        ref or "",
+        *launch_argv(request_fd),
     ]
+
+
+def clone_request(url: str, ref: str | None, seccomp: bytes) -> bytes:
+    """The `inside.payload` of a clone: the URL without its userinfo on git's command line, the
+    user name and password (percent-decoded) in the environment for the credential helper."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    env = {
+        "HOME": SANDBOX_HOME,
+        "PATH": DEFAULT_PATH,
+        "LANG": "C.UTF-8",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        # Only http(s): no ext::, file://, ssh or submodules reaching elsewhere.
+        "GIT_ALLOW_PROTOCOL": "http:https",
+    }
+    if userinfo:
+        username, _, password = userinfo.partition(":")
+        env |= {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "credential.helper",
+            "GIT_CONFIG_VALUE_0": _CREDENTIAL_HELPER,
+            "HEMISPHERE_GIT_USERNAME": urllib.parse.unquote(username),
+            "HEMISPHERE_GIT_PASSWORD": urllib.parse.unquote(password),
+        }
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    return payload(
+        env=env,
+        call_env={},
+        cwd=SANDBOX_HOME,
+        argv=["/bin/sh", "-c", _CLONE_SCRIPT, "hemisphere-clone", bare, ref or ""],
+        seccomp=seccomp,
+    )
 
 
 def enter_argv(
