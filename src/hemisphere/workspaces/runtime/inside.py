@@ -72,6 +72,7 @@ def confine(program):
         fail("cannot install the seccomp filter: " + os.strerror(ctypes.get_errno()), 126)
 mode, fd = sys.argv[1], int(sys.argv[2])
 if mode == "pty":
+    confine(bytes.fromhex(sys.argv[3]))
     sock = socket.socket(fileno=fd)
     master = os.open("/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlockpt
@@ -103,9 +104,10 @@ def launch_argv(payload_fd: int) -> list[str]:
     return [PYTHON, "-I", "-S", "-c", PROGRAM, "launch", str(payload_fd)]
 
 
-def pty_argv(socket_fd: int) -> list[str]:
-    """Allocate a pty in the sandbox's devpts and send its master over `socket_fd`."""
-    return [PYTHON, "-I", "-S", "-c", PROGRAM, "pty", str(socket_fd)]
+def pty_argv(socket_fd: int, seccomp: bytes) -> list[str]:
+    """Allocate a pty in the sandbox's devpts and send its master over `socket_fd`, under the
+    `seccomp` filter (no process of the tenant's uid runs unfiltered longer than it must)."""
+    return [PYTHON, "-I", "-S", "-c", PROGRAM, "pty", str(socket_fd), seccomp.hex()]
 
 
 def payload(

@@ -426,7 +426,7 @@ class LocalRuntime:
                 user = SandboxUser(workspace_id, record.uid, record.gid)
                 argv = join_cgroups_argv(
                     self._cgroup(workspace_id).procs_files,
-                    enter_argv(record.pid, user, pty_argv(theirs.fileno())),
+                    enter_argv(record.pid, user, pty_argv(theirs.fileno(), _SECCOMP)),
                 )
                 proc = await asyncio.create_subprocess_exec(
                     *argv,
