@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from hemisphere.workspaces.runtime.base import Terminal
+from hemisphere.workspaces.runtime.base import RuntimePermanentError, Terminal
 from hemisphere.workspaces.runtime.local import LocalRuntime, default_uid_base
 from hemisphere.workspaces.runtime.procfs import devpts_device, parse_devpts_device
 from hemisphere.workspaces.runtime.pty import ForeignPty, receive_master
@@ -142,6 +142,43 @@ async def test_terminal_pty_is_from_the_sandboxes_own_devpts(runtime: LocalRunti
         assert int(devpts) != host_devpts
     finally:
         await term.close()
+
+
+FILLER = r"""
+import os, time
+time.sleep(0.5)  # after the exec that started it has ended and freed its pids
+while True:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+open(os.path.expanduser("~/full"), "w").close()
+time.sleep(600)
+"""
+
+
+async def test_a_tenant_that_starves_the_pty_helper_gets_a_clean_error(
+    runtime: LocalRuntime, root: Path
+) -> None:
+    """With every pid of its plan in use, nothing can be started in the workspace: opening a
+    terminal is a RuntimePermanentError naming the cause (the dc closes the WebSocket with
+    1011), never a host pty or a stray OSError."""
+    await running(runtime, spec(54, pids_max=16))
+    start = await sh(runtime, 54, f"nohup python3 -c '{FILLER}' >/dev/null 2>&1 &")
+    assert start.exit_code == 0, start
+    full = root / "homes" / "ws-54" / "full"
+    for _ in range(400):
+        if full.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert full.exists(), "the filler never used up the pids"
+    before = host_ptys()
+    with pytest.raises(RuntimePermanentError, match="cannot open a terminal"):
+        await runtime.open_terminal(54, 80, 24)
+    assert host_ptys() == before
 
 
 def test_a_pty_that_is_not_the_sandboxes_is_refused() -> None:
