@@ -76,6 +76,14 @@ def _datacenters() -> tuple[RegisteredDatacenter, ...]:
         ) from None
 
 
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)
+
+
 def _list(name: str) -> tuple[str, ...]:
     """A comma-separated HEMISPHERE_* variable as a tuple of non-empty items."""
     return tuple(item.strip() for item in _env(name, "").split(",") if item.strip())
@@ -174,6 +182,21 @@ class Settings:
         default_factory=_typed("PROVISIONS_PER_TEAM", "2", int, "a number of provisions")
     )
     datacenters: tuple[RegisteredDatacenter, ...] = field(default_factory=_datacenters)
+    # Workspace homes of the local runtime (issue 10): `image` = a loop-mounted ext4 image per
+    # workspace, its size the plan's storage (enforced); `directory` = plain directories (not
+    # enforced, for hosts without loop devices); `auto` = image where loop mounts work. Images
+    # are not created or grown when that would leave less than DISK_RESERVE_MIB free for the
+    # platform's own data.
+    storage: str = field(default_factory=lambda: _env("STORAGE", "auto"))
+    disk_reserve_mib: int = field(
+        default_factory=_typed("DISK_RESERVE_MIB", "1024", int, "a number of MiB")
+    )
+    # git clones (workspaces/egress.py): also allow private ranges (10/8, 172.16/12, ...), and
+    # extra CIDR ranges allowed even where the policy would refuse them (e.g. a lab network).
+    git_allow_private: bool = field(
+        default_factory=_typed("GIT_ALLOW_PRIVATE", "false", _bool, "true or false")
+    )
+    git_allow_networks: tuple[str, ...] = field(default_factory=lambda: _list("GIT_ALLOW_NETWORKS"))
     # Reverse proxies whose X-Forwarded-For is believed (CIDR list, comma-separated; issue 10):
     # nothing by default, so no client can pick its own address for the login throttle.
     trusted_proxies: tuple[str, ...] = field(default_factory=lambda: _list("TRUSTED_PROXIES"))
@@ -234,6 +257,10 @@ class Settings:
             raise ConfigError(
                 f"HEMISPHERE_IDENTITY_MODE={self.identity_mode!r}: use 'shared-database' or "
                 "'replica'"
+            )
+        if self.storage not in ("auto", "image", "directory"):
+            raise ConfigError(
+                f"HEMISPHERE_STORAGE={self.storage!r}: use 'auto', 'image' or 'directory'"
             )
         if self.runtime not in ("local", "kubernetes"):
             raise ConfigError(f"HEMISPHERE_RUNTIME={self.runtime!r}: use 'local' or 'kubernetes'")

@@ -115,8 +115,20 @@ def data_dir() -> Iterator[Path]:
     try:
         yield path
     finally:
+        _unmount_below(path)
         shutil.rmtree(path, ignore_errors=True)
         _remove_cgroup_parents(path)
+
+
+def _unmount_below(path: Path) -> None:
+    """Workspace homes are loop-mounted images (storage/image.py): a test that left one mounted
+    must not make rmtree empty it through the mount and leak the mount and its loop device."""
+    points = [
+        line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1].startswith(f"{path}/")
+    ]  # fmt: skip
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
 
 
 def _remove_cgroup_parents(data_dir: Path) -> None:

@@ -14,6 +14,7 @@ from rich.console import Console
 from hemisphere.cli.apps import command_group
 from hemisphere.config import ConfigError, Settings
 from hemisphere.console.bootstrap import format_first_admin
+from hemisphere.dc.app import storage_summary
 from hemisphere.federation.heartbeat import Agent
 from hemisphere.observability.logs import configure as configure_logs
 from hemisphere.server import Roles, build_app
@@ -91,6 +92,7 @@ def _print_banner(settings: Settings, started: Started) -> None:
             "log in with the password you stored."
         )
     out.print(f"Data lives in {settings.data_dir} (database: {settings.database_url})")
+    out.print(storage_summary(settings), markup=False)
     out.print(f"API docs: {settings.public_url}/api/docs — press Ctrl-C to stop.\n")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from hemisphere.config import Settings
+from hemisphere.config import ConfigError, Settings
 from hemisphere.db.engine import Database
 from hemisphere.db.sealing import Sealer
 from hemisphere.dc import api, api_domains, api_landscape, api_pipeline
@@ -22,6 +22,7 @@ from hemisphere.identity.principal import IdentityReader
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
 from hemisphere.workspaces.service import WorkspaceService
+from hemisphere.workspaces.storage.base import StorageCapacity, WorkspaceStorage
 
 log = logging.getLogger("hemisphere.dc")
 
@@ -58,6 +59,40 @@ def make_runtime(settings: Settings) -> WorkspaceRuntime:
         cgroup_parent=f"hemisphere-{tag}",
         uid_base=settings.uid_base,
         max_output_bytes=settings.exec_max_output_bytes,
+        storage=make_storage(settings),
+    )
+
+
+def make_storage(settings: Settings) -> WorkspaceStorage:
+    """The local runtime's homes (HEMISPHERE_STORAGE): enforced images wherever loop mounts
+    work, plain directories where asked for (or, with `auto`, where they do not)."""
+    from hemisphere.workspaces.storage.image import ImageStorage, loop_mounts_work
+    from hemisphere.workspaces.storage.local import LocalDirectoryStorage
+
+    homes = settings.workspaces_dir / "homes"
+    why_not = loop_mounts_work() if settings.storage != "directory" else None
+    if settings.storage == "image" and why_not:
+        raise ConfigError(f"HEMISPHERE_STORAGE=image, but this host cannot: {why_not}")
+    if settings.storage == "directory" or why_not:
+        if why_not:
+            log.warning("workspace storage limits are NOT enforced", extra={"reason": why_not})
+        return LocalDirectoryStorage(homes)
+    return ImageStorage(homes, reserve_bytes=settings.disk_reserve_mib * 1024 * 1024)
+
+
+def storage_summary(settings: Settings) -> str:
+    """One line for the start banner: which workspace storage is active, and why."""
+    from hemisphere.workspaces.storage.image import loop_mounts_work
+
+    if settings.runtime != "local":
+        return f"Workspace storage: {settings.storage_class} volumes ({settings.runtime} runtime)"
+    why_not = loop_mounts_work() if settings.storage != "directory" else None
+    if settings.storage == "directory" or why_not:
+        because = f" ({why_not})" if why_not else " (HEMISPHERE_STORAGE=directory)"
+        return f"Workspace storage: directories, size limits NOT enforced{because}"
+    return (
+        "Workspace storage: ext4 images, size limits enforced; "
+        f"{settings.disk_reserve_mib} MiB kept free for the platform"
     )
 
 
@@ -71,8 +106,13 @@ class DcRole:
     ) -> None:
         self.settings = settings
         self.runtime = runtime
+        # A host runtime's storage promises disk space; the service refuses what it cannot.
+        storage = getattr(runtime, "storage", None)
         service = WorkspaceService(
-            identity, Sealer.from_key_file(settings.secret_key_file), settings.datacenter_id
+            identity,
+            Sealer.from_key_file(settings.secret_key_file),
+            settings.datacenter_id,
+            storage=storage if isinstance(storage, StorageCapacity) else None,
         )
         self.reconciler = WorkspaceReconciler(
             db,

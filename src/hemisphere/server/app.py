@@ -30,6 +30,7 @@ from hemisphere.dc.browser import close_browser_access, mount_browser_access
 from hemisphere.federation.feed import snapshot_if_empty
 from hemisphere.identity.reader import DatabaseIdentity
 from hemisphere.identity.replica import ReplicaIdentity
+from hemisphere.observability.disk import DataDirDisk
 from hemisphere.server.identity import IdentityWiring
 from hemisphere.webapi.app import create_app
 from hemisphere.webapi.clients import parse_networks
@@ -69,6 +70,8 @@ def build_app(
     # Who this process trusts and signs as, and (replica DC) the feed puller.
     wiring = IdentityWiring.of(settings, db, console=roles.console, dc=roles.dc)
 
+    disk = DataDirDisk(settings.data_dir, settings.disk_reserve_mib * 1024 * 1024)
+
     async def db_ready() -> str | None:
         try:
             async with db.session() as s:
@@ -105,7 +108,7 @@ def build_app(
     app = create_app(
         title="Hemisphere API",
         max_body_bytes=settings.max_body_bytes,
-        ready_checks=[db_ready],
+        ready_checks=[db_ready, disk.ready_problem],
         metrics_token=settings.metrics_token,
         lifespan=lifespan,
     )

@@ -3,6 +3,8 @@
 WorkspaceError
 ├── WorkspaceNotFound          absent, or in a team the caller is not in
 ├── WorkspaceConflict          duplicate name in the team
+│   └── StorageCapacityExceeded  the DC's disk cannot promise the storage (409: capacity, not
+│                                bad input, and never 5xx)
 ├── InvalidWorkspaceInput      unknown plan/image/data center, value out of range
 ├── WorkspaceNotRunningError   exec/terminal/preview on a stopped workspace
 └── WorkspaceBusy              being deleted
@@ -35,4 +37,8 @@ class WorkspaceNotRunningError(WorkspaceError):
 
 
 class WorkspaceBusy(WorkspaceError):
+    pass
+
+
+class StorageCapacityExceeded(WorkspaceConflict):
     pass

@@ -18,6 +18,7 @@ from hemisphere.db.sealing import Sealer
 from hemisphere.identity.principal import IdentityReader, Principal
 from hemisphere.workspaces.errors import (
     InvalidWorkspaceInput,
+    StorageCapacityExceeded,
     WorkspaceBusy,
     WorkspaceConflict,
     WorkspaceNotFound,
@@ -25,6 +26,7 @@ from hemisphere.workspaces.errors import (
 )
 from hemisphere.workspaces.runtime.base import SandboxSpec
 from hemisphere.workspaces.states import State
+from hemisphere.workspaces.storage.base import StorageCapacity
 
 DEFAULT_PLAN_ID = 8
 DEFAULT_BASE_IMAGE = "ubuntu-24.04"
@@ -65,10 +67,19 @@ class WorkspaceChange:
 class WorkspaceService:
     """Use cases bound to one data center."""
 
-    def __init__(self, identity: IdentityReader, sealer: Sealer, datacenter_id: int) -> None:
+    def __init__(
+        self,
+        identity: IdentityReader,
+        sealer: Sealer,
+        datacenter_id: int,
+        *,
+        storage: StorageCapacity | None = None,
+    ) -> None:
         self.identity = identity
         self.sealer = sealer
         self.datacenter_id = datacenter_id
+        # The runtime's storage, when it promises space (refused here, before any row says so).
+        self.storage = storage
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -158,6 +169,7 @@ class WorkspaceService:
                 f"storageMib {new.storage_mib} exceeds the plan's {plan.storage_mib} MiB",
                 field="storageMib",
             )
+        self._check_capacity(new.storage_mib or plan.storage_mib)
         if new.replicas > plan.max_replicas:
             raise InvalidWorkspaceInput(
                 f"replicas {new.replicas} exceeds the plan's maximum {plan.max_replicas}",
@@ -219,6 +231,7 @@ class WorkspaceService:
         if change.restricted is not None:
             ws.restricted = change.restricted
         if change.storage_mib is not None:
+            await self._check_storage_change(s, ws, change.storage_mib)
             ws.storage_mib = change.storage_mib
         if change.vpn_config_set:
             ws.vpn_config = change.vpn_config
@@ -272,6 +285,31 @@ class WorkspaceService:
     @staticmethod
     def git_error(message: str) -> InvalidWorkspaceInput:
         return InvalidWorkspaceInput(f"git failed: {message}")
+
+    async def _check_storage_change(self, s: AsyncSession, ws: Workspace, wanted: int) -> None:
+        """A new storageMib must fit the plan, hold what the home already holds, and (growing)
+        fit on the data center's disk above the platform's reserve."""
+        plan = await s.get(Plan, ws.plan_id)
+        if plan is not None and wanted > plan.storage_mib:
+            raise InvalidWorkspaceInput(
+                f"storageMib {wanted} exceeds the plan's {plan.storage_mib} MiB; choose at most "
+                f"{plan.storage_mib} or a larger plan",
+                field="storageMib",
+            )
+        current = ws.storage_mib or (plan.storage_mib if plan else wanted)
+        used = self.storage.used_mib(ws.id) if self.storage else 0
+        used = max(used, ws.storage_used_mib or 0)
+        if wanted < used:
+            raise InvalidWorkspaceInput(
+                f"storageMib {wanted} is less than the {used} MiB the workspace already uses; "
+                "delete files first or choose a larger size",
+                field="storageMib",
+            )
+        self._check_capacity(wanted - current)
+
+    def _check_capacity(self, grow_mib: int) -> None:
+        if self.storage is not None and (why := self.storage.capacity_problem(grow_mib)):
+            raise StorageCapacityExceeded(why, field="storageMib")
 
     async def _name_free(self, s: AsyncSession, team_id: int, name: str) -> None:
         taken = select(Workspace.id).where(Workspace.team_id == team_id, Workspace.name == name)

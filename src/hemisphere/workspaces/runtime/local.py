@@ -21,7 +21,7 @@ which ids are accepted.
 
 State under `root` (the platform must run as root):
 
-    homes/ws-<id>/                 the workspace's home (storage/local.py)
+    homes/ws-<id>/                 the workspace's home (storage/image.py or storage/local.py)
     sandboxes/ws-<id>/sandbox.json pid + start time of the sandbox's pid 1, uid/gid (no env)
     sandboxes/ws-<id>/sandbox.log  bubblewrap's stderr (the reason when a start fails)
     uid-base                       the uid base this installation's homes belong to
@@ -92,7 +92,7 @@ from hemisphere.workspaces.runtime.sandbox import (
 )
 from hemisphere.workspaces.runtime.seccomp import build_filter
 from hemisphere.workspaces.storage.base import WorkspaceStorage
-from hemisphere.workspaces.storage.errors import StorageError
+from hemisphere.workspaces.storage.errors import StorageCapacityError, StorageError
 from hemisphere.workspaces.storage.local import LocalDirectoryStorage
 
 REQUIRED_TOOLS = ("bwrap", "setpriv", "nsenter", "setsid", "git", inside.PYTHON)
@@ -238,6 +238,13 @@ class LocalRuntime:
                 "processes of the workspace are running without its sandbox "
                 "(interrupted start, or the sandbox died); stopping cleans them up",
             )
+        if self.storage.mounted(wid):
+            return Observed(
+                wid,
+                ObservedPhase.FAILED,
+                "the home is mounted without a sandbox (interrupted start or stop); "
+                "stopping unmounts it",
+            )
         if self.storage.exists(wid):
             if self._record_path(wid).exists():
                 return Observed(wid, ObservedPhase.STOPPED, "the sandbox exited on its own")
@@ -266,7 +273,11 @@ class LocalRuntime:
                     assert git is not None
                     await self._clone(spec, user, target, *git)
 
-                await self.storage.create(wid, user.uid, user.gid, clone if git else None)
+                await self.storage.create(
+                    wid, user.uid, user.gid, clone if git else None, size_mib=spec.storage_mib
+                )
+            except StorageCapacityError as exc:
+                raise RuntimePermanentError(str(exc)) from exc
             except (StorageError, OSError) as exc:
                 raise RuntimeTemporaryError(
                     f"cannot create the home of workspace {wid}: {exc}"
@@ -294,6 +305,16 @@ class LocalRuntime:
                 )
             self._busy.add(wid)
             try:
+                # Mounted before the sandbox exists; a crash from here on leaves a mount
+                # without a sandbox, which `observe` reports so a stop unmounts it.
+                try:
+                    await self.storage.attach(wid, spec.storage_mib)
+                except StorageCapacityError as exc:
+                    raise RuntimePermanentError(str(exc)) from exc
+                except (StorageError, OSError) as exc:
+                    raise RuntimeTemporaryError(
+                        f"cannot mount the home of workspace {wid}: {exc}"
+                    ) from exc
                 await self._spawn(spec, user, limits)
             finally:
                 self._busy.discard(wid)
@@ -490,7 +511,8 @@ class LocalRuntime:
         """Nothing to release: sandboxes are independent processes and outlive this object."""
 
     async def storage_usage_mib(self, workspace_id: int) -> int:
-        """Allocated size of the home, rounded up to MiB; 0 if the workspace has no home."""
+        """Space used in the home, rounded up to MiB (from the file system's own counters for
+        image homes); 0 if the workspace has no home."""
         return math.ceil(await self.storage.usage_bytes(workspace_id) / _MIB)
 
     # ---- internals -----------------------------------------------------------------------
@@ -606,7 +628,13 @@ class LocalRuntime:
         await cgroup.kill_all()
         cgroup.remove()
         shutil.rmtree(self._state_dir(workspace_id), ignore_errors=True)
-        await self.storage.discard_leftovers(workspace_id)
+        try:
+            await self.storage.detach(workspace_id)  # its processes are gone: unmount
+            await self.storage.discard_leftovers(workspace_id)
+        except (StorageError, OSError) as exc:
+            raise RuntimeTemporaryError(
+                f"cannot unmount the home of workspace {workspace_id}: {exc}"
+            ) from exc
 
     async def _spawn(self, spec: SandboxSpec, user: SandboxUser, limits: CgroupLimits) -> None:
         wid = spec.workspace_id

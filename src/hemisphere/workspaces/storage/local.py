@@ -9,7 +9,9 @@ Layout under `root` (mode 0711: workspace users may pass through, nobody may lis
 The sandbox of a workspace runs as the workspace uid and bind-mounts its home by path, so every
 directory above `root` must be searchable (`o+x`) by that uid; the constructor checks this and
 says which directory is in the way. Quota is reported (`usage_bytes`), not enforced: a plain
-directory on a shared file system has no per-directory limit.
+directory on a shared file system has no per-directory limit. That is why the platform uses
+image.py wherever loop devices work (HEMISPHERE_STORAGE=image); this backend is for hosts
+without them (HEMISPHERE_STORAGE=directory).
 """
 
 from __future__ import annotations
@@ -44,13 +46,35 @@ class LocalDirectoryStorage:
         if not self.root.is_dir():
             raise StorageLayoutError(f"workspace storage {self.root} exists but is no directory")
         os.chmod(self.root, 0o711)  # noqa: S103 - enter, never list
-        _require_searchable_parents(self.root)
+        require_searchable_parents(self.root)
 
     def home(self, workspace_id: int) -> Path:
         return self.root / f"ws-{workspace_id}"
 
     def exists(self, workspace_id: int) -> bool:
         return self.home(workspace_id).is_dir()
+
+    def mounted(self, workspace_id: int) -> bool:
+        return False  # a directory is never mounted: always there
+
+    def size_mib(self, workspace_id: int) -> int:
+        return 0  # no size of its own
+
+    def capacity_problem(self, grow_mib: int) -> str | None:
+        return None  # nothing is promised: the directory grows until the host disk is full
+
+    def used_mib(self, workspace_id: int) -> int:
+        return (
+            -(-_allocated_bytes(self.home(workspace_id)) // (1024 * 1024))
+            if self.exists(workspace_id)
+            else 0
+        )
+
+    async def attach(self, workspace_id: int, size_mib: int) -> None:
+        """Nothing to mount: the home is always in place."""
+
+    async def detach(self, workspace_id: int) -> None:
+        """Nothing to unmount."""
 
     def workspace_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -64,7 +88,13 @@ class LocalDirectoryStorage:
         return bool(self._leftovers(workspace_id))
 
     async def create(
-        self, workspace_id: int, uid: int, gid: int, populate: Populate | None = None
+        self,
+        workspace_id: int,
+        uid: int,
+        gid: int,
+        populate: Populate | None = None,
+        *,
+        size_mib: int = 0,
     ) -> bool:
         if self.exists(workspace_id):
             return False
@@ -76,9 +106,9 @@ class LocalDirectoryStorage:
             os.chmod(partial, 0o700)
             if populate is not None:
                 await populate(partial)
-            _fsync_dir(partial)
+            fsync_dir(partial)
             os.rename(partial, self.home(workspace_id))
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, partial, True)
             raise
@@ -92,7 +122,7 @@ class LocalDirectoryStorage:
         home = self.home(workspace_id)
         if home.is_dir():
             os.rename(home, self.root / f".trash-ws-{workspace_id}-{secrets.token_hex(4)}")
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         await self.discard_leftovers(workspace_id)
 
     async def usage_bytes(self, workspace_id: int) -> int:
@@ -110,7 +140,7 @@ class LocalDirectoryStorage:
         return found
 
 
-def _require_searchable_parents(root: Path) -> None:
+def require_searchable_parents(root: Path) -> None:
     for parent in root.parents:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
@@ -178,7 +208,7 @@ def _entries(fd: int, seen: set[tuple[int, int]]) -> tuple[int, list[str]]:
     return total, names
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
