@@ -209,8 +209,17 @@ class Settings:
     dc_url: str = field(default_factory=lambda: _env("DC_URL", ""))
     agent_token: str = field(default_factory=lambda: _env("AGENT_TOKEN", ""))
     agent_tokens_dir: str = field(default_factory=lambda: _env("AGENT_TOKENS_DIR", ""))
+    # Every 2.5 s against a 10 s lease (federation/lease.py): three beats may be late or lost.
     heartbeat_interval_s: float = field(
-        default_factory=_typed("HEARTBEAT_INTERVAL", "10", float, "a number of seconds")
+        default_factory=_typed("HEARTBEAT_INTERVAL", "2.5", float, "a number of seconds")
+    )
+    # The console's federation (issue 9): how long an aggregated list waits for each DC before
+    # it shows that DC's last snapshot instead, and how long a routed workspace call may take.
+    federation_list_deadline_s: float = field(
+        default_factory=_typed("FEDERATION_LIST_DEADLINE", "1.5", float, "a number of seconds")
+    )
+    federation_route_timeout_s: float = field(
+        default_factory=_typed("FEDERATION_ROUTE_TIMEOUT", "30", float, "a number of seconds")
     )
     # Identity across sites (issue 9). shared-database: the console's tables are this process's
     # (2A, `hemisphere up`); replica: a DC with its own database replicates identity from the

@@ -19,9 +19,9 @@ from tests.services.platform import RunningPlatform, platform_settings
 def test_lease_expiry() -> None:
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     assert dc_health(None, now) is DcHealth.NEVER_SEEN
-    assert dc_health(now - timedelta(seconds=5), now) is DcHealth.HEALTHY
-    assert dc_health(now - timedelta(seconds=31), now) is DcHealth.UNKNOWN
-    assert dc_health((now - timedelta(seconds=5)).replace(tzinfo=None), now) is DcHealth.HEALTHY
+    assert dc_health(now - timedelta(seconds=5), now) is DcHealth.READY
+    assert dc_health(now - timedelta(seconds=11), now) is DcHealth.UNKNOWN
+    assert dc_health((now - timedelta(seconds=5)).replace(tzinfo=None), now) is DcHealth.READY
 
 
 def _health(p: RunningPlatform) -> dict[int, str]:
@@ -34,7 +34,7 @@ def _health(p: RunningPlatform) -> dict[int, str]:
 
 
 def test_the_embedded_dc_renews_its_own_lease(platform: RunningPlatform) -> None:
-    assert _health(platform) == {1: "Healthy"}
+    assert _health(platform) == {1: "Ready"}
     _, member = platform.new_user()
     with platform.client(member) as c, pytest.raises(NotFound):
         c.request("GET", "/datacenters")
@@ -59,7 +59,7 @@ def test_spec_datacenters_are_registered_and_agents_renew_their_lease(
     settings = platform_settings(data_dir / "console", agent_tokens_dir=str(tokens))
     p = RunningPlatform(settings).start()
     try:
-        assert _health(p) == {1: "Healthy", 2: "NeverSeen"}
+        assert _health(p) == {1: "Ready", 2: "NeverSeen"}
         assert p.admin is not None
         with p.client(p.admin.token) as c:
             assert [(d.id, d.name, d.countryCode) for d in c.datacenters()] == [
@@ -79,6 +79,6 @@ def test_spec_datacenters_are_registered_and_agents_renew_their_lease(
         assert bad.value.response.status_code == 401
         assert _health(p)[2] == "NeverSeen"
         asyncio.run(beat("agent-secret-2"))
-        assert _health(p)[2] == "Healthy"
+        assert _health(p)[2] == "Ready"
     finally:
         p.stop()

@@ -20,6 +20,7 @@ from hemisphere.cli.spec import SpecPath, load_spec_or_exit
 from hemisphere.installer import VaultError
 from hemisphere.installer.render import render, write_manifests
 from hemisphere.installer.vault import VaultPaths, open_vault
+from hemisphere.topology.picture import picture_from_spec, render_svg
 from hemisphere.topology.plan import PlanSummary, summarize
 
 out = Console(highlight=False)
@@ -70,9 +71,23 @@ def print_plan(plan: PlanSummary) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("plan")
-    def plan_command(spec_path: SpecPath) -> None:
+    def plan_command(
+        spec_path: SpecPath,
+        svg: Annotated[
+            Path | None,
+            typer.Option(
+                "--svg",
+                help="Also write the picture (sites, databases, WAN links and what they carry) "
+                "as an SVG file.",
+            ),
+        ] = None,
+    ) -> None:
         """Summarise a spec: sites, placements, databases, WAN links and their trade-offs."""
-        print_plan(summarize(load_spec_or_exit(spec_path)))
+        spec = load_spec_or_exit(spec_path)
+        print_plan(summarize(spec))
+        if svg is not None:
+            svg.write_text(render_svg(picture_from_spec(spec)))
+            out.print(f"picture written to {escape(str(svg))}")
 
     @app.command("render")
     def render_command(

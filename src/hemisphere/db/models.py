@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 def utcnow() -> datetime:
@@ -118,6 +119,28 @@ class Datacenter(Base):
     country_code: Mapped[str] = mapped_column(String(2))
     domain: Mapped[str] = mapped_column(String(253))
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What the DC's agent last said (issue 9): its version, and whether it is healthy.
+    version: Mapped[str | None] = mapped_column(String(50), default=None)
+    # Cordoned: no new workspaces land here; existing ones keep running.
+    cordoned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    cordoned_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The last agent that presented a wrong credential for this DC, and why it was refused.
+    last_rejected_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_rejected_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class DatacenterSnapshot(Base):
+    """The last status a DC's agent pushed (one row per DC, replaced on each push): what the
+    console shows, marked stale with its age, when the DC itself cannot be asked."""
+
+    __tablename__ = "datacenter_snapshots"
+    datacenter_id: Mapped[int] = mapped_column(
+        ForeignKey("datacenters.id", ondelete="CASCADE"), primary_key=True
+    )
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # state -> number
+    # [{id, name, teamId, state, planId, updatedAt}], the DC's workspaces when it pushed.
+    workspaces: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class Plan(Base):

@@ -16,8 +16,10 @@ from fastapi import FastAPI
 from hemisphere.config import ConfigError, Settings
 from hemisphere.db.engine import Database
 from hemisphere.db.sealing import Sealer
+from hemisphere.db.workspace_ids import reserve_workspace_ids
 from hemisphere.dc import api, api_domains, api_landscape, api_pipeline
-from hemisphere.federation.heartbeat import beat_forever_in_database
+from hemisphere.federation.heartbeat import Agent, beat_forever_in_database
+from hemisphere.federation.snapshots import take_snapshot
 from hemisphere.identity.principal import IdentityReader
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
@@ -144,16 +146,36 @@ class DcRole:
         app.include_router(api_landscape.router)
 
     async def start(self) -> None:
+        if self.settings.identity_mode == "replica":
+            # Its own database: workspace ids from this DC's range (db/workspace_ids.py).
+            async with self._db.transaction() as s:
+                await reserve_workspace_ids(s, self.settings.datacenter_id)
         self._tasks = [
             asyncio.create_task(self.reconciler.run(), name="workspace-reconciler"),
-            # With a database shared with the console, the lease is renewed right there.
-            asyncio.create_task(
-                beat_forever_in_database(
-                    self._db, self.settings.datacenter_id, self.settings.heartbeat_interval_s
-                ),
-                name="heartbeat",
-            ),
+            asyncio.create_task(self._link_to_console(), name="heartbeat"),
         ]
+
+    async def _link_to_console(self) -> None:
+        """The lease and the status snapshot: over HTTP by the agent when this DC knows the
+        console's URL and its agent token (it dials out only), else right in the database it
+        shares with the console."""
+        st = self.settings
+        if not (st.console_url and st.agent_token):
+            await beat_forever_in_database(self._db, st.datacenter_id, st.heartbeat_interval_s)
+            return
+        ca = st.ca_file
+        agent = Agent(
+            datacenter_id=st.datacenter_id,
+            console_url=st.console_url,
+            token=st.agent_token,
+            interval_s=st.heartbeat_interval_s,
+            snapshot=lambda: take_snapshot(self._db, st.datacenter_id),
+            verify=str(ca) if ca else True,
+        )
+        try:
+            await agent.run()
+        finally:
+            await agent.close()
 
     async def stop(self, *, stop_sandboxes: bool) -> None:
         for task in self._tasks:

@@ -139,6 +139,34 @@ class HemisphereClient:
     def datacenters(self) -> list[m.Datacenter]:
         return self._get("/metadata/datacenters", list[m.Datacenter])
 
+    # ---- federation (Hemisphere extensions, at the console) -------------------------------------
+
+    def datacenter_registry(self) -> list[m.DatacenterHealth]:
+        """Every DC with its lease, cordon, version and workspace counts (cluster admins)."""
+        return self._get("/datacenters", list[m.DatacenterHealth])
+
+    def cordon_datacenter(self, datacenter_id: int) -> m.DatacenterHealth:
+        return m.DatacenterHealth.model_validate(
+            self.request("POST", f"/datacenters/{datacenter_id}/cordon")
+        )
+
+    def uncordon_datacenter(self, datacenter_id: int) -> m.DatacenterHealth:
+        return m.DatacenterHealth.model_validate(
+            self.request("POST", f"/datacenters/{datacenter_id}/uncordon")
+        )
+
+    def federated_workspaces(
+        self,
+        *,
+        dc: int | None = None,
+        team: int | None = None,
+        state: str | None = None,
+        q: str | None = None,
+    ) -> m.FederatedWorkspaceList:
+        return self._get(
+            "/federation/workspaces", m.FederatedWorkspaceList, dc=dc, team=team, state=state, q=q
+        )
+
     def plans(self) -> list[m.WorkspacePlan]:
         return self._get("/metadata/workspace-plans", list[m.WorkspacePlan])
 

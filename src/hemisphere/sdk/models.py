@@ -218,14 +218,96 @@ class DatacenterHealth(Response):
     city: str
     countryCode: str
     domain: str
-    status: str  # Healthy | Unknown | NeverSeen
+    status: str  # Ready | Unknown | NeverSeen | Cordoned (federation/lease.py)
     lastHeartbeatAt: datetime | None = None
+    # Added for the federation registry (issue 9).
+    health: str = ""  # the lease alone: Ready | Unknown | NeverSeen
+    lastHeartbeatAgeSeconds: float | None = None
+    leaseSeconds: float = 10.0
+    version: str | None = None
+    cordoned: bool = False
+    cordonedAt: datetime | None = None
+    lastRejectedAt: datetime | None = None
+    lastRejectedReason: str | None = None
+    url: str = ""  # the DC's API, where the console routes workspace calls
+    workspaceCounts: dict[str, int] = Field(default_factory=dict)  # state -> number
+    snapshotAt: datetime | None = None
+    snapshotAgeSeconds: float | None = None
 
 
 class Heartbeat(Request):
     healthy: bool = True
     detail: str = Field(default="", max_length=500)
     version: str = Field(default="", max_length=50)
+
+
+class HeartbeatAck(Response):
+    """The console's answer to a heartbeat or snapshot: what the agent should know."""
+
+    cordoned: bool = False
+    leaseSeconds: float = 10.0
+
+
+_WireId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class SnapshotWorkspace(Request):
+    """One workspace in a DC's status snapshot: enough for the console's list, nothing secret."""
+
+    id: _WireId
+    name: str = Field(max_length=63)
+    teamId: _WireId
+    state: str = Field(max_length=16)
+    planId: _WireId
+    updatedAt: datetime | None = None
+    # Enough more for the Codesphere list to show the row while the DC cannot be asked.
+    replicas: int = Field(default=0, ge=0, le=1000)
+    userId: _WireId = 0
+    isPrivateRepo: bool = False
+    createdAt: datetime | None = None
+
+
+class DatacenterSnapshot(Request):
+    """What a DC's agent pushes every few seconds (PUT /api/datacenters/{id}/snapshot)."""
+
+    counts: dict[Annotated[str, Field(max_length=16)], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, max_length=16
+    )
+    workspaces: list[SnapshotWorkspace] = Field(default_factory=list, max_length=100_000)
+
+
+class FederatedWorkspace(Response):
+    """Extension: one row of the console's list over all DCs; stale rows come from the DC's
+    last snapshot (the DC could not be asked in time) and say how old they are."""
+
+    id: int
+    name: str
+    teamId: int
+    dataCenterId: int
+    dataCenterName: str
+    state: str
+    planId: int
+    updatedAt: datetime | None = None
+    stale: bool = False
+    staleSeconds: float | None = None
+
+
+class DatacenterListStatus(Response):
+    """How one DC contributed to an aggregated list: live, from its snapshot, or not at all."""
+
+    id: int
+    name: str
+    source: str  # live | snapshot | none
+    stale: bool
+    staleSeconds: float | None = None
+    error: str | None = None
+    count: int = 0
+
+
+class FederatedWorkspaceList(Response):
+    workspaces: list[FederatedWorkspace]
+    datacenters: list[DatacenterListStatus]
+    partial: bool  # some DC did not answer live
 
 
 # ---- workspaces ------------------------------------------------------------------------------

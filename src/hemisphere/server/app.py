@@ -21,6 +21,7 @@ from hemisphere.console.bootstrap import (
     ensure_first_admin,
     register_datacenters,
 )
+from hemisphere.console.federation_routing import mount_federation
 from hemisphere.console.web.app import mount_web
 from hemisphere.db.engine import Database
 from hemisphere.db.migrate import upgrade_to_head
@@ -101,6 +102,8 @@ def build_app(
         finally:
             await wiring.stop()
             await close_browser_access(_app)
+            if roles.console:
+                await _app.state.federation.aclose()
             if dc_role is not None:
                 await dc_role.stop(stop_sandboxes=roles.stop_sandboxes_on_exit)
             await db.dispose()
@@ -122,6 +125,14 @@ def build_app(
             app, db, agent_tokens_dir=settings.agent_tokens_dir, feed_signer=wiring.signer
         )
         mount_web(app, settings)
+        # Workspace calls for other DCs go to them; the list covers every DC (issue 9).
+        mount_federation(
+            app,
+            urls={dc.id: dc.url for dc in settings.datacenters if dc.url},
+            local_datacenter=settings.datacenter_id if roles.dc else None,
+            list_deadline_s=settings.federation_list_deadline_s,
+            route_timeout_s=settings.federation_route_timeout_s,
+        )
     if roles.dc:
         dc_role = DcRole(settings, db, app.state.identity, runtime or make_runtime(settings))
         dc_role.mount(app)

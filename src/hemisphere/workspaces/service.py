@@ -151,6 +151,14 @@ class WorkspaceService:
                 f"center {dc_id}{where} through that data center's API",
                 field="dataCenterId",
             )
+        here = await s.get(Datacenter, dc_id)
+        if here is not None and here.cordoned:
+            # Cordoned at the console (issue 9); the flag arrives via the shared database or
+            # the identity feed. Existing workspaces keep running.
+            raise WorkspaceConflict(
+                f"data center {dc_id} ({here.name}) is cordoned: no new workspaces land there; "
+                "pick another dataCenterId, or ask an admin to uncordon it"
+            )
         plan = await s.get(Plan, new.plan_id)
         if plan is None or plan.deprecated:
             raise InvalidWorkspaceInput(

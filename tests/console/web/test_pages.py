@@ -244,7 +244,7 @@ def test_admin_pages(platform: RunningPlatform, web_admin: WebClient,
         assert web_admin.get(path).status_code == 200, path
     assert 'href="/admin/users"' not in member.get("/teams").text
     dcs = web_admin.get("/admin/datacenters").text
-    assert "local" in dcs and "Healthy" in dcs and "s ago)" in dcs  # the dc role renews its lease
+    assert "local" in dcs and "Ready" in dcs and "s ago)" in dcs  # the dc role renews its lease
     plans = web_admin.get("/admin/plans").text
     assert all(name in plans for name in ("Small", "Medium", "Large"))
 

@@ -10,7 +10,13 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hemisphere.config import Settings
-from hemisphere.console.web import routes_admin, routes_auth, routes_teams, routes_workspaces
+from hemisphere.console.web import (
+    routes_admin,
+    routes_auth,
+    routes_federation,
+    routes_teams,
+    routes_workspaces,
+)
 from hemisphere.console.web.errors import CsrfRejected, LoginRequired
 from hemisphere.console.web.render import STATIC, render
 from hemisphere.console.web.session import WebConfig, optional_user
@@ -21,7 +27,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     app.state.web = WebConfig(public_url=settings.public_url.rstrip("/"))
     (STATIC / "vendor").mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (routes_auth, routes_teams, routes_workspaces, routes_admin):
+    for module in (routes_auth, routes_teams, routes_workspaces, routes_admin, routes_federation):
         app.include_router(module.router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)

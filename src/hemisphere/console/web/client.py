@@ -101,6 +101,15 @@ class ConsoleApi:
     async def datacenter_health(self) -> list[m.DatacenterHealth]:
         return await self._get("/datacenters", list[m.DatacenterHealth])
 
+    async def cordon(self, datacenter_id: int, cordoned: bool) -> m.DatacenterHealth:
+        action = "cordon" if cordoned else "uncordon"
+        return m.DatacenterHealth.model_validate(
+            await self.call("POST", f"/datacenters/{datacenter_id}/{action}")
+        )
+
+    async def federated_workspaces(self, **filters: Any) -> m.FederatedWorkspaceList:
+        return await self._get("/federation/workspaces", m.FederatedWorkspaceList, **filters)
+
     async def datacenters(self) -> list[m.Datacenter]:
         return await self._get("/metadata/datacenters", list[m.Datacenter])
 

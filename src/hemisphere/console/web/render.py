@@ -63,6 +63,8 @@ NOTICES = {
     "env-deleted": "Environment variable deleted.",
     "user-created": "User created.",
     "user-updated": "User updated.",
+    "datacenter-cordoned": "Data center cordoned: no new workspaces land there.",
+    "datacenter-uncordoned": "Data center uncordoned.",
 }
 
 

@@ -12,6 +12,7 @@ from hemisphere.console.web.client import ConsoleApi, api_for
 from hemisphere.console.web.forms import FormErrors, checked, errors_from_detail
 from hemisphere.console.web.forms import text as field
 from hemisphere.console.web.render import render
+from hemisphere.console.web.routes_federation import federation_picture
 from hemisphere.console.web.routes_teams import see_other
 from hemisphere.console.web.session import CurrentUser, WebUser
 from hemisphere.federation.lease import DEFAULT_LEASE
@@ -105,10 +106,23 @@ async def datacenters(request: Request, user: CurrentUser) -> Response:
     _require_admin(user)
     async with api_for(request, user) as api:
         items = await api.datacenter_health()
+    picture, caption = federation_picture(request, items)
     return render(
         request, "admin_datacenters.html", user, datacenters=items,
         now=datetime.now(UTC), lease_s=int(DEFAULT_LEASE.total_seconds()),
+        picture=picture, picture_caption=caption,
     )  # fmt: skip
+
+
+@router.post("/admin/datacenters/{datacenter_id}/{action}")
+async def cordon(request: Request, datacenter_id: int, action: str, user: CurrentUser) -> Response:
+    """The Cordon / Uncordon buttons (the API audits the change)."""
+    _require_admin(user)
+    if action not in ("cordon", "uncordon"):
+        raise NotFound(404, "Not Found", "no such page")
+    async with api_for(request, user) as api:
+        await api.cordon(datacenter_id, action == "cordon")
+    return see_other(f"/admin/datacenters?done=datacenter-{action}ed")
 
 
 @router.get("/admin/plans")
