@@ -215,6 +215,9 @@ class Settings:
     )
     # The console's federation (issue 9): how long an aggregated list waits for each DC before
     # it shows that DC's last snapshot instead, and how long a routed workspace call may take.
+    snapshot_interval_s: float = field(
+        default_factory=_typed("SNAPSHOT_INTERVAL", "5", float, "a number of seconds")
+    )
     federation_list_deadline_s: float = field(
         default_factory=_typed("FEDERATION_LIST_DEADLINE", "1.5", float, "a number of seconds")
     )

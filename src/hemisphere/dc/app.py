@@ -21,6 +21,7 @@ from hemisphere.dc import api, api_domains, api_landscape, api_pipeline
 from hemisphere.federation.heartbeat import Agent, beat_forever_in_database
 from hemisphere.federation.snapshots import take_snapshot
 from hemisphere.identity.principal import IdentityReader
+from hemisphere.workspaces.egress import GitEgressPolicy
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
 from hemisphere.workspaces.service import WorkspaceService
@@ -62,7 +63,18 @@ def make_runtime(settings: Settings) -> WorkspaceRuntime:
         uid_base=settings.uid_base,
         max_output_bytes=settings.exec_max_output_bytes,
         storage=make_storage(settings),
+        egress=git_egress(settings),
     )
+
+
+def git_egress(settings: Settings) -> GitEgressPolicy:
+    """Where workspace git clones may connect (HEMISPHERE_GIT_ALLOW_PRIVATE/_NETWORKS)."""
+    try:
+        return GitEgressPolicy.of(
+            allow_private=settings.git_allow_private, allow_networks=settings.git_allow_networks
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def make_storage(settings: Settings) -> WorkspaceStorage:
@@ -161,7 +173,9 @@ class DcRole:
         shares with the console."""
         st = self.settings
         if not (st.console_url and st.agent_token):
-            await beat_forever_in_database(self._db, st.datacenter_id, st.heartbeat_interval_s)
+            await beat_forever_in_database(
+                self._db, st.datacenter_id, st.heartbeat_interval_s, st.snapshot_interval_s
+            )
             return
         ca = st.ca_file
         agent = Agent(
@@ -170,6 +184,7 @@ class DcRole:
             token=st.agent_token,
             interval_s=st.heartbeat_interval_s,
             snapshot=lambda: take_snapshot(self._db, st.datacenter_id),
+            snapshot_interval_s=st.snapshot_interval_s,
             verify=str(ca) if ca else True,
         )
         try:
