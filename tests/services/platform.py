@@ -103,6 +103,9 @@ def platform_settings(data_dir: Path, db_url: str | None = None, **kw: object) -
         preview_domain=f"localhost:{port}",
         reconcile_interval_s=0.5,
         usage_interval_s=1.0,
+        # The suite's git servers listen on loopback, which the egress policy refuses by
+        # default (workspaces/egress.py); tests of that policy pass their own.
+        git_allow_networks=("127.0.0.1/32",),
     )
     return base.with_(**kw)
 

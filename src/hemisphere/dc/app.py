@@ -21,6 +21,7 @@ from hemisphere.dc import api, api_domains, api_landscape, api_pipeline
 from hemisphere.federation.heartbeat import Agent, beat_forever_in_database
 from hemisphere.federation.snapshots import take_snapshot
 from hemisphere.identity.principal import IdentityReader
+from hemisphere.workspaces.egress import GitEgressPolicy
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
 from hemisphere.workspaces.service import WorkspaceService
@@ -62,7 +63,18 @@ def make_runtime(settings: Settings) -> WorkspaceRuntime:
         uid_base=settings.uid_base,
         max_output_bytes=settings.exec_max_output_bytes,
         storage=make_storage(settings),
+        egress=git_egress(settings),
     )
+
+
+def git_egress(settings: Settings) -> GitEgressPolicy:
+    """Where workspace git clones may connect (HEMISPHERE_GIT_ALLOW_PRIVATE/_NETWORKS)."""
+    try:
+        return GitEgressPolicy.of(
+            allow_private=settings.git_allow_private, allow_networks=settings.git_allow_networks
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def make_storage(settings: Settings) -> WorkspaceStorage:

@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import posixpath
@@ -52,6 +53,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hemisphere.workspaces.egress import UNREACHABLE, CheckedRemote, GitEgressPolicy, GitUrlRefused
 from hemisphere.workspaces.runtime import cgroups, inside
 from hemisphere.workspaces.runtime.base import (
     ExecResult,
@@ -94,6 +96,8 @@ from hemisphere.workspaces.runtime.seccomp import build_filter
 from hemisphere.workspaces.storage.base import WorkspaceStorage
 from hemisphere.workspaces.storage.errors import StorageCapacityError, StorageError
 from hemisphere.workspaces.storage.local import LocalDirectoryStorage
+
+log = logging.getLogger("hemisphere.runtime")
 
 REQUIRED_TOOLS = ("bwrap", "setpriv", "nsenter", "setsid", "git", inside.PYTHON)
 EXEC_TIMEOUT_EXIT_CODE = 124  # as coreutils `timeout`
@@ -163,6 +167,7 @@ class LocalRuntime:
         clone_timeout_s: float = 600.0,
         connect_timeout_s: float = 5.0,
         max_output_bytes: int = _MIB,
+        egress: GitEgressPolicy | None = None,
     ) -> None:
         _require_host()
         cgroups.check_controllers(cgroup_root)
@@ -179,6 +184,8 @@ class LocalRuntime:
         self.clone_timeout_s = clone_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.max_output_bytes = max_output_bytes
+        # Where git clones may connect (egress.py); by default nothing internal.
+        self.egress = egress or GitEgressPolicy()
         self._sandboxes = self.root / "sandboxes"
         try:
             self._sandboxes.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -268,10 +275,16 @@ class LocalRuntime:
                 return
             self._busy.add(wid)
             try:
+                remote = None
+                if git is not None:
+                    try:  # resolved and checked here; the clone connects to that address only
+                        remote = await self.egress.check(git[0])
+                    except GitUrlRefused as exc:
+                        raise RuntimePermanentError(str(exc)) from None
 
                 async def clone(target: Path) -> None:
-                    assert git is not None
-                    await self._clone(spec, user, target, *git)
+                    assert git is not None and remote is not None
+                    await self._clone(spec, user, target, remote, git[1])
 
                 await self.storage.create(
                     wid, user.uid, user.gid, clone if git else None, size_mib=spec.storage_mib
@@ -730,15 +743,23 @@ class LocalRuntime:
             os.close(ready_r)
 
     async def _clone(
-        self, spec: SandboxSpec, user: SandboxUser, target: Path, url: str, ref: str | None
+        self,
+        spec: SandboxSpec,
+        user: SandboxUser,
+        target: Path,
+        remote: CheckedRemote,
+        ref: str | None,
     ) -> None:
+        """Clone `remote` (checked by the egress policy; git may connect to its address only).
+        Every failure reads the same to the tenant (egress.UNREACHABLE): what answered, and
+        how, would make the clone a scanner of the platform's network."""
         cgroup = self._cgroup(spec.workspace_id)
         cgroup.create(
             CgroupLimits.of(
                 memory_mib=spec.memory_mib, cpu_millis=spec.cpu_millis, pids_max=spec.pids_max
             )
         )
-        request = _memfd("clone", clone_request(url, ref, _SECCOMP))
+        request = _memfd("clone", clone_request(remote.url, ref, _SECCOMP, remote.git_config()))
         try:
             try:
                 proc = await asyncio.create_subprocess_exec(
@@ -757,12 +778,17 @@ class LocalRuntime:
             except TimeoutError:
                 await cgroup.kill_all()
                 await proc.wait()
-                raise RuntimePermanentError(
-                    f"git clone of {url} did not finish within {self.clone_timeout_s:.0f} s"
-                ) from None
+                raise RuntimePermanentError(UNREACHABLE) from None
             if proc.returncode != 0:
-                message = err.decode(errors="replace").strip()[-2000:] or "no output"
-                raise RuntimePermanentError(f"git clone of {url} failed: {message}")
+                # git's own words (and the URL, which may hold credentials) go to the log.
+                log.info(
+                    "git clone failed",
+                    extra={
+                        "workspace": spec.workspace_id,
+                        "git_error": err.decode(errors="replace").strip()[-500:],
+                    },
+                )
+                raise RuntimePermanentError(UNREACHABLE)
         finally:
             await cgroup.kill_all()
             cgroup.remove()
@@ -793,7 +819,7 @@ def _check_git(url: str | None, ref: str | None) -> tuple[str, str | None] | Non
     if not url:
         return None
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RuntimePermanentError(
             f"git URL {url!r} is not supported: use an http:// or https:// URL"
         )

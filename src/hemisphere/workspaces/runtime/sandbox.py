@@ -285,9 +285,12 @@ def clone_argv(user: SandboxUser, target: Path, request_fd: int) -> list[str]:
     ]
 
 
-def clone_request(url: str, ref: str | None, seccomp: bytes) -> bytes:
+def clone_request(
+    url: str, ref: str | None, seccomp: bytes, git_config: Mapping[str, str] | None = None
+) -> bytes:
     """The `inside.payload` of a clone: the URL without its userinfo on git's command line, the
-    user name and password (percent-decoded) in the environment for the credential helper."""
+    user name and password (percent-decoded) in the environment for the credential helper.
+    `git_config` are settings for git (workspaces/egress.py pins the checked address)."""
     parts = urllib.parse.urlsplit(url)
     userinfo, _, host = parts.netloc.rpartition("@")
     env = {
@@ -299,15 +302,18 @@ def clone_request(url: str, ref: str | None, seccomp: bytes) -> bytes:
         # Only http(s): no ext::, file://, ssh or submodules reaching elsewhere.
         "GIT_ALLOW_PROTOCOL": "http:https",
     }
+    config = dict(git_config or {})
     if userinfo:
         username, _, password = userinfo.partition(":")
+        config["credential.helper"] = _CREDENTIAL_HELPER
         env |= {
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "credential.helper",
-            "GIT_CONFIG_VALUE_0": _CREDENTIAL_HELPER,
             "HEMISPHERE_GIT_USERNAME": urllib.parse.unquote(username),
             "HEMISPHERE_GIT_PASSWORD": urllib.parse.unquote(password),
         }
+    for i, (key, value) in enumerate(config.items()):
+        env |= {f"GIT_CONFIG_KEY_{i}": key, f"GIT_CONFIG_VALUE_{i}": value}
+    if config:
+        env["GIT_CONFIG_COUNT"] = str(len(config))
     bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
     return payload(
         env=env,
