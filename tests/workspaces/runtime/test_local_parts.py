@@ -3,7 +3,7 @@ storage, one function at a time."""
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import shutil
 import tempfile
@@ -95,7 +95,7 @@ def test_user_env_never_reaches_a_privileged_argv() -> None:
     )
     argv = enter_argv(42, user, launch_argv(9))
     assert not any("s3cret" in a or "LD_PRELOAD" in a for a in argv)  # it travels in the fd
-    assert json.loads(request)["callEnv"]["LD_PRELOAD"] == "/home/user/evil.so"
+    assert marshal.loads(request)["callEnv"]["LD_PRELOAD"] == "/home/user/evil.so"
     assert argv[: argv.index("nsenter")] == ["setpriv", "--clear-groups", "--no-new-privs", "--"]
     assert "--setuid=200005" in argv and "--target=42" in argv
     assert argv[argv.index("--", argv.index("nsenter")) + 1 :] == launch_argv(9)
