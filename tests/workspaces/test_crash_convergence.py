@@ -9,12 +9,14 @@ instead of by timing luck.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from hemisphere.sdk import HemisphereClient, NotFound
 from hemisphere.sdk import models as m
 from hemisphere.workspaces.runtime.base import ObservedPhase
+from hemisphere.workspaces.storage.image import loop_devices
 from tests.services.platform import Up, observe_sandboxes
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +28,23 @@ def _wait_state(c: HemisphereClient, wid: int, state: str, timeout: float = 60) 
         assert st.state != "failed", st.reason
         assert time.monotonic() < deadline, f"workspace {wid} is {st.state}, wanted {state}"
         time.sleep(0.1)
+
+
+def _mounts_and_loops(data_dir: Path) -> tuple[list[str], list[Path]]:
+    """Home mounts and loop devices of this data dir, from the kernel (storage/image.py)."""
+    mounts = [
+        line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1].startswith(f"{data_dir}/")
+    ]  # fmt: skip
+    loops = [b for b in loop_devices().values() if str(b).startswith(f"{data_dir}/")]
+    return mounts, loops
+
+
+def _only_running_mounted(data_dir: Path, *running: int) -> None:
+    mounts, loops = _mounts_and_loops(data_dir)
+    home = data_dir / "workspaces" / "homes"
+    assert sorted(mounts) == sorted(str(home / f"ws-{w}") for w in running)
+    assert sorted(loops) == sorted(home / ".images" / f"ws-{w}.img" for w in running)
 
 
 def _create(c: HemisphereClient, name: str, replicas: int = 1) -> int:
@@ -51,6 +70,7 @@ def test_crash_while_starting_converges(up: Up, point: str) -> None:
         _wait_state(c, wid, "running")
         assert c.execute(wid, "echo alive").output == "alive\n"
     assert observe_sandboxes(up.data_dir) == {wid: ObservedPhase.RUNNING}
+    _only_running_mounted(up.data_dir, wid)
 
 
 @pytest.mark.parametrize("point", ["stop:before", "stop:after"])
@@ -66,6 +86,7 @@ def test_crash_while_stopping_converges(up: Up, point: str) -> None:
     with up.client() as c:
         _wait_state(c, wid, "stopped")
     assert observe_sandboxes(up.data_dir) == {wid: ObservedPhase.STOPPED}
+    _only_running_mounted(up.data_dir)
     with up.client() as c:
         c.start_workspace(wid)
         _wait_state(c, wid, "running")
@@ -96,6 +117,8 @@ def test_crash_while_deleting_converges(up: Up, point: str) -> None:
     assert wid not in observed  # no sandbox, no storage left
     homes = [p.name for p in (up.data_dir / "workspaces").rglob("*") if p.is_dir()]
     assert not any(name.endswith(f"-{wid}") or name == str(wid) for name in homes), homes
+    assert not (up.data_dir / "workspaces" / "homes" / ".images" / f"ws-{wid}.img").exists()
+    _only_running_mounted(up.data_dir)
 
 
 def test_ctrl_c_stops_workspaces_and_the_next_up_brings_them_back(up: Up) -> None:
@@ -109,6 +132,7 @@ def test_ctrl_c_stops_workspaces_and_the_next_up_brings_them_back(up: Up) -> Non
     assert "Admin e-mail: admin@hemisphere.local" in first_output
     assert "API token: hsp_" in first_output
     assert observe_sandboxes(up.data_dir) == {wid: ObservedPhase.STOPPED}
+    _only_running_mounted(up.data_dir)  # Ctrl-C unmounted the home
     up.start()
     with up.client() as c:
         _wait_state(c, wid, "running")
