@@ -534,6 +534,20 @@ async def test_pid_1_shows_no_host_paths(runtime: LocalRuntime, root: Path) -> N
     assert "homes" not in seen.output and "/tmp/hemisphere" not in seen.output
 
 
+async def test_no_sandbox_process_holds_a_file_of_the_data_dir(
+    runtime: LocalRuntime, root: Path
+) -> None:
+    """Old code gave bubblewrap the root-owned sandbox.log as stderr, kept open by the sandbox's
+    pid 1 and init for their whole life: a tenant ptracing them could write the data dir without
+    limit, outside its storage quota."""
+    await running(runtime, spec(55))
+    fds = await sh(runtime, 55, "for f in /proc/[0-9]*/fd/*; do readlink $f; done 2>/dev/null")
+    assert fds.output.strip(), fds
+    assert str(root) not in fds.output, fds.output
+    log = root / "sandboxes" / "ws-55" / "sandbox.log"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600  # start-up output is still kept
+
+
 async def test_two_installations_with_different_uid_bases_do_not_collide(
     root: Path, cgroup_parent: str
 ) -> None:

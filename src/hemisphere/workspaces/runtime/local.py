@@ -671,11 +671,11 @@ class LocalRuntime:
         info_r, info_w = os.pipe()
         ready_r, ready_w = os.pipe()
         log_path = state_dir / "sandbox.log"
-        log_fd = os.open(
-            log_path,
-            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
-            0o600,
-        )
+        # bubblewrap's stderr is a pipe, not the log file: its pid 1 keeps stderr open for the
+        # sandbox's whole life, and a tenant that ptraces it could otherwise write a root-owned
+        # file in the data dir without limit. What arrives during start-up is saved to the log
+        # here; afterwards the read end is closed and late writes go nowhere.
+        err_r, log_fd = os.pipe()
         options = sandbox_options(
             user,
             home_fd=home_fd,
@@ -702,6 +702,7 @@ class LocalRuntime:
                     os.close(fd)
             # `setsid --fork` returns at once; the sandbox lives on as an orphan.
             if await proc.wait() != 0:
+                _save_log(log_path, err_r)
                 raise RuntimePermanentError(
                     f"workspace {wid}: sandbox launcher failed: {_tail(log_path)}"
                 )
@@ -716,6 +717,7 @@ class LocalRuntime:
                 raise RuntimeTemporaryError(
                     f"workspace {wid}: sandbox not ready after {self.start_timeout_s:.0f} s"
                 ) from None
+            _save_log(log_path, err_r)
             if ready != b"ready\n":
                 raise RuntimePermanentError(
                     f"workspace {wid}: sandbox failed to start: {_tail(log_path)}"
@@ -741,6 +743,7 @@ class LocalRuntime:
         finally:
             os.close(info_r)
             os.close(ready_r)
+            os.close(err_r)
 
     async def _clone(
         self,
@@ -835,6 +838,18 @@ def _memfd(name: str, data: bytes) -> int:
     os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def _save_log(path: Path, fd: int, limit: int = 65536) -> None:
+    """Write what the pipe `fd` holds right now (at most `limit` bytes) to the log `path`."""
+    os.set_blocking(fd, False)
+    data = b""
+    with contextlib.suppress(BlockingIOError):
+        while len(data) < limit and (chunk := os.read(fd, limit - len(data))):
+            data += chunk
+    out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(out, "wb") as f:
+        f.write(data)
 
 
 def _tail(path: Path, limit: int = 2000) -> str:
