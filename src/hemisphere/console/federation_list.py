@@ -27,12 +27,13 @@ from hemisphere.console.federation_directory import (
     KnownDatacenter,
     Unroutable,
 )
+from hemisphere.db.engine import Database
 from hemisphere.db.models import DatacenterSnapshot, Team, TeamMembership
 from hemisphere.federation.lease import age_seconds
 from hemisphere.identity.principal import Principal
 from hemisphere.sdk import models as m
 from hemisphere.webapi.auth import CurrentPrincipal
-from hemisphere.webapi.deps import DbSession
+from hemisphere.webapi.deps import DbSession, db_of
 from hemisphere.webapi.problems import ApiProblem
 
 router = APIRouter(prefix="/api/federation", tags=["federation"])
@@ -85,21 +86,19 @@ async def gather(
 ) -> list[DcPart]:
     """Every DC's workspaces of `team_ids`, live or from its snapshot, in DC order."""
     dcs = [d for d in await fed.datacenters(s) if only_dc is None or d.id == only_dc]
-    snapshots = {x.datacenter_id: x for x in await s.scalars(select(DatacenterSnapshot))}
     parts = [DcPart(dc) for dc in dcs]
-    await asyncio.gather(
-        *(_fill(fed, request, who, part, team_ids, snapshots.get(part.dc.id)) for part in parts)
-    )
+    db = db_of(request)
+    await asyncio.gather(*(_fill(fed, request, db, who, part, team_ids) for part in parts))
     return parts
 
 
 async def _fill(
     fed: Federation,
     request: Request,
+    db: Database,
     who: Principal,
     part: DcPart,
     team_ids: Sequence[int],
-    snap: DatacenterSnapshot | None,
 ) -> None:
     try:
         part.rows = await asyncio.wait_for(
@@ -115,6 +114,9 @@ async def _fill(
         part.error = f"{part.dc.label} unreachable ({type(exc).__name__})"
     except _DcRefused as exc:
         part.error = f"{part.dc.label} answered {exc.status}"
+    # Read only when needed: a snapshot holds a whole DC's list.
+    async with db.session() as s:
+        snap = await s.get(DatacenterSnapshot, part.dc.id)
     if snap is not None:
         now = datetime.now(UTC)
         part.source = "snapshot"
