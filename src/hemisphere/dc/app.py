@@ -84,7 +84,7 @@ def make_storage(settings: Settings) -> WorkspaceStorage:
     from hemisphere.workspaces.storage.local import LocalDirectoryStorage
 
     homes = settings.workspaces_dir / "homes"
-    why_not = loop_mounts_work() if settings.storage != "directory" else None
+    why_not = loop_mounts_work(homes) if settings.storage != "directory" else None
     if settings.storage == "image" and why_not:
         raise ConfigError(f"HEMISPHERE_STORAGE=image, but this host cannot: {why_not}")
     if settings.storage == "directory" or why_not:
@@ -100,7 +100,8 @@ def storage_summary(settings: Settings) -> str:
 
     if settings.runtime != "local":
         return f"Workspace storage: {settings.storage_class} volumes ({settings.runtime} runtime)"
-    why_not = loop_mounts_work() if settings.storage != "directory" else None
+    homes = settings.workspaces_dir / "homes"
+    why_not = loop_mounts_work(homes) if settings.storage != "directory" else None
     if settings.storage == "directory" or why_not:
         because = f" ({why_not})" if why_not else " (HEMISPHERE_STORAGE=directory)"
         return f"Workspace storage: directories, size limits NOT enforced{because}"

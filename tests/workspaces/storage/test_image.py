@@ -156,3 +156,18 @@ async def test_kill_mid_populate_converges(runtime: LocalRuntime, root: Path) ->
     await rt.remove(6)
     assert await rt.observe() == {}
     assert mounts_under(root) == [] and loops_under(root) == []
+
+
+def test_auto_keeps_directory_homes_of_an_older_installation(root: Path) -> None:
+    from hemisphere.config import Settings
+    from hemisphere.dc.app import make_storage, storage_summary
+    from hemisphere.workspaces.storage.local import LocalDirectoryStorage
+
+    settings = Settings(data_dir=root, database_url="sqlite://")
+    assert isinstance(make_storage(settings), ImageStorage)
+    old_home = root / "workspaces" / "homes" / "ws-7"
+    old_home.mkdir(parents=True)
+    (old_home / "work.txt").write_text("years of it")
+    # Mounting an image over it would hide these files: auto stays with directories, says why.
+    assert isinstance(make_storage(settings), LocalDirectoryStorage)
+    assert "NOT enforced" in storage_summary(settings) and "ws-7" in storage_summary(settings)

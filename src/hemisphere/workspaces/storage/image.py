@@ -56,6 +56,7 @@ log = logging.getLogger("hemisphere.storage")
 _MIB = 1024 * 1024
 _TOOLS_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 _IMAGE = re.compile(r"^ws-(\d+)\.img$")
+_HOME_DIR = re.compile(r"^ws-(\d+)$")
 _LEFTOVER_IMAGE = re.compile(r"^\.(?:partial|trash)-ws-(\d+)-[0-9a-f]+\.img$")
 _LEFTOVER_DIR = re.compile(r"^\.partial-ws-(\d+)-[0-9a-f]+$")
 _MIN_MIB = 16  # below this ext4's own metadata leaves no room for a home
@@ -63,8 +64,14 @@ _SYS_BLOCK = Path("/sys/block")
 MOUNTINFO = Path("/proc/self/mountinfo")
 
 
-def loop_mounts_work() -> str | None:
-    """None if this host can loop-mount images; else why not (for `HEMISPHERE_STORAGE=auto`)."""
+def loop_mounts_work(root: Path | None = None) -> str | None:
+    """None if this host can loop-mount images (and `root` holds no directory homes they would
+    hide); else why not (for `HEMISPHERE_STORAGE=auto`)."""
+    if root is not None and (legacy := directory_homes(root)):
+        return (
+            f"{len(legacy)} workspace(s) under {root} have directory homes (e.g. ws-{legacy[0]}); "
+            "delete or move them to use enforced images"
+        )
     if os.geteuid() != 0:
         return "not running as root"
     if not Path("/dev/loop-control").exists():
@@ -75,6 +82,25 @@ def loop_mounts_work() -> str | None:
         if not any(Path(d, tool).exists() for d in _TOOLS_ENV["PATH"].split(":")):
             return f"{tool} is not installed (apt-get install e2fsprogs mount)"
     return None
+
+
+def directory_homes(root: Path) -> list[int]:
+    """Workspaces under `root` whose home is a plain directory with content and no image: the
+    homes of the directory backend. Images mounted over them would hide their files, so an
+    installation that has them keeps that backend (or moves them first)."""
+    found = []
+    images = root / ".images"
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(root):
+            match = _HOME_DIR.match(entry.name)
+            if not match or not entry.is_dir(follow_symlinks=False):
+                continue
+            if (images / f"ws-{match.group(1)}.img").exists():
+                continue
+            with contextlib.suppress(OSError), os.scandir(entry.path) as inside:
+                if next(inside, None) is not None:
+                    found.append(int(match.group(1)))
+    return sorted(found)
 
 
 class ImageStorage:
