@@ -119,3 +119,44 @@ def test_a_dc_with_the_consoles_url_runs_its_agent_over_http(
         assert par.version
     finally:
         dc.stop()
+
+
+def test_a_dcs_snapshot_rows_appear_stale_in_the_codesphere_list_and_the_team_page(
+    console: RunningPlatform,
+) -> None:
+    with console.client() as c:
+        team = c.create_team("snap", dc=1)
+    snap = m.DatacenterSnapshot(
+        counts={"running": 1},
+        # An agent may send no creation time: the Codesphere shape still gets one.
+        workspaces=[m.SnapshotWorkspace(id=2_000_007, name="far", teamId=team.id,
+                                        state="running", planId=8, replicas=1)],
+    )  # fmt: skip
+
+    async def push() -> None:
+        agent = Agent(datacenter_id=2, console_url=console.base_url, token=TOKEN_2)
+        agent.snapshot = lambda: _value(snap)
+        try:
+            await agent.push_snapshot()
+        finally:
+            await agent.close()
+
+    asyncio.run(push())
+    with console.client() as c:
+        listed = {w.name: w for w in c.list_workspaces(team.id)}  # parses as Codesphere's
+    assert listed["far"].dataCenterId == 2 and listed["far"].state == "running"
+    raw = httpx.get(
+        f"{console.base_url}/api/workspaces/team/{team.id}",
+        headers={"Authorization": f"Bearer {console.admin.token}"},  # type: ignore[union-attr]
+    ).json()
+    assert raw[0]["stale"] is True and raw[0]["staleSeconds"] >= 0
+    web = _admin_web(console)
+    try:
+        page = web.get(f"/teams/{team.id}")
+        assert page.status_code == 200 and "far" in page.text
+    finally:
+        web.close()
+
+
+async def _value(snap: m.DatacenterSnapshot) -> m.DatacenterSnapshot:
+    return snap

@@ -122,8 +122,9 @@ async def _fill(
         part.source = "snapshot"
         part.stale_s = age_seconds(snap.received_at, now)
         wanted = set(team_ids)
+        taken = snap.received_at.isoformat()
         part.rows = [
-            _snapshot_row(w, part.dc.id, part.stale_s)
+            _snapshot_row(w, part.dc.id, part.stale_s, taken)
             for w in snap.workspaces
             if w.get("teamId") in wanted
         ]
@@ -166,7 +167,9 @@ async def _live(
     return [w for rows in lists for w in rows]
 
 
-def _snapshot_row(w: Mapping[str, Any], dc_id: int, stale_s: float | None) -> dict[str, Any]:
+def _snapshot_row(
+    w: Mapping[str, Any], dc_id: int, stale_s: float | None, taken: str
+) -> dict[str, Any]:
     """A snapshot entry in the Codesphere Workspace shape, marked stale."""
     return {
         "id": w.get("id"),
@@ -183,7 +186,8 @@ def _snapshot_row(w: Mapping[str, Any], dc_id: int, stale_s: float | None) -> di
         "welcomeMessage": None,
         "vpnConfig": None,
         "restricted": True,
-        "createdAt": w.get("createdAt") or w.get("updatedAt"),
+        # Codesphere requires a creation time; an agent that sent none: when it was seen.
+        "createdAt": w.get("createdAt") or w.get("updatedAt") or taken,
         "state": w.get("state"),
         "updatedAt": w.get("updatedAt"),
         "stale": True,
