@@ -236,6 +236,17 @@ def test_one_api_for_all_dcs_and_a_dc_that_is_down_or_frozen(fed: Federation2A) 
     assert [w.name for w in c.federated_workspaces(dc=2, state="stopped").workspaces] == ["in-par"]
     assert [w.name for w in c.federated_workspaces(q="fra").workspaces] == ["in-fra"]
 
+    # The killed DC's lease runs out (10 s); the live one never looks Unknown meanwhile.
+    seen_1: set[str] = set()
+
+    def dc2_unknown() -> bool:
+        reg = {d.id: d.status for d in c.datacenter_registry()}
+        seen_1.add(reg[1])
+        return reg[2] == "Unknown"
+
+    _wait(dc2_unknown, "DC 2's lease to expire", timeout=40)
+    assert seen_1 == {"Ready"}
+
     # -- a DC frozen (SIGSTOP): the list answers on the deadline path ----------------------
     fed.dcs[1].signal(signal.SIGSTOP)
     try:
