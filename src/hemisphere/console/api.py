@@ -100,7 +100,7 @@ async def create_token(
 
 @router.delete("/tokens/{token_id}", tags=["auth"])
 async def delete_token(
-    token_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    token_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     await ids.revoke_token(s, who, token_id)
     await audit_event(s, request, who, "token.revoke", "token", token_id)
@@ -128,7 +128,7 @@ async def create_user(
 
 @router.patch("/users/{user_id}", response_model=m.UserInfo, tags=["admin"])
 async def update_user(
-    user_id: int, body: m.UserUpdate, request: Request, who: CurrentPrincipal, s: DbSession
+    user_id: m.Id, body: m.UserUpdate, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.UserInfo:
     user = await ids.update_user(
         s, who, user_id, disabled=body.disabled, is_cluster_admin=body.isClusterAdmin
@@ -167,7 +167,7 @@ async def create_org(
 
 
 @router.get("/organizations/{org_id}/teams", response_model=list[m.Team], tags=["organizations"])
-async def org_teams(org_id: str, who: CurrentPrincipal, s: DbSession) -> list[m.Team]:
+async def org_teams(org_id: m.Segment, who: CurrentPrincipal, s: DbSession) -> list[m.Team]:
     teams = await ids.org_teams(s, who, org_id)
     return [team_out(t, i == 0) for i, t in enumerate(teams)]
 
@@ -196,13 +196,13 @@ async def create_team(
 
 
 @router.get("/teams/{team_id}", response_model=m.Team, tags=["teams"])
-async def get_team(team_id: int, who: CurrentPrincipal, s: DbSession) -> m.Team:
+async def get_team(team_id: m.Id, who: CurrentPrincipal, s: DbSession) -> m.Team:
     team, _ = await ids.visible_team(s, who, team_id)
     return team_out(team, await ids.is_first_team(s, team))
 
 
 @router.delete("/teams/{team_id}", tags=["teams"])
-async def delete_team(team_id: int, request: Request, who: CurrentPrincipal, s: DbSession) -> None:
+async def delete_team(team_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession) -> None:
     team = await ids.delete_team(s, who, team_id)
     await audit_event(
         s, request, who, "team.delete", "team", team_id, team_id=team_id, name=team.name
@@ -210,7 +210,7 @@ async def delete_team(team_id: int, request: Request, who: CurrentPrincipal, s: 
 
 
 @router.get("/teams/{team_id}/members", response_model=list[m.TeamMember], tags=["teams"])
-async def list_members(team_id: int, who: CurrentPrincipal, s: DbSession) -> list[m.TeamMember]:
+async def list_members(team_id: m.Id, who: CurrentPrincipal, s: DbSession) -> list[m.TeamMember]:
     return [
         m.TeamMember(
             userId=u.id,
@@ -226,7 +226,7 @@ async def list_members(team_id: int, who: CurrentPrincipal, s: DbSession) -> lis
 
 @router.post("/teams/{team_id}/members", tags=["teams"])
 async def add_member(
-    team_id: int, body: m.MemberAdd, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, body: m.MemberAdd, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     mem = await ids.add_member(s, who, team_id, body.userEmail, body.role)
     await audit_event(
@@ -236,7 +236,7 @@ async def add_member(
 
 @router.delete("/teams/{team_id}/members/{user_id}", tags=["teams"])
 async def remove_member(
-    team_id: int, user_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, user_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     await ids.remove_member(s, who, team_id, user_id)
     await audit_event(s, request, who, "team.member.remove", "user", user_id, team_id=team_id)
@@ -244,8 +244,8 @@ async def remove_member(
 
 @router.put("/teams/{team_id}/members/{user_id}/role", tags=["teams"])
 async def set_role(
-    team_id: int,
-    user_id: int,
+    team_id: m.Id,
+    user_id: m.Id,
     body: m.RoleUpdate,
     request: Request,
     who: CurrentPrincipal,
@@ -272,9 +272,9 @@ async def datacenters(who: CurrentPrincipal, s: DbSession) -> list[m.Datacenter]
 async def audit_log(
     who: CurrentPrincipal,
     s: DbSession,
-    teamId: int | None = None,
+    teamId: m.Id | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    beforeId: int | None = None,
+    beforeId: m.Id | None = None,
 ) -> list[m.AuditEntry]:
     if teamId is not None:
         await ids.admin_team(s, who, teamId)

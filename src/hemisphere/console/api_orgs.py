@@ -33,13 +33,15 @@ def member_out(mem: OrgMembership, u: User) -> m.OrgMember:
 @router.get(
     "/organizations/{org_id}/members", response_model=list[m.OrgMember], tags=["organizations"]
 )
-async def list_org_members(org_id: str, who: CurrentPrincipal, s: DbSession) -> list[m.OrgMember]:
+async def list_org_members(
+    org_id: m.Segment, who: CurrentPrincipal, s: DbSession
+) -> list[m.OrgMember]:
     return [member_out(mem, u) for mem, u in await orgs.list_members(s, who, org_id)]
 
 
 @router.post("/organizations/{org_id}/members", tags=["organizations"])
 async def add_org_member(
-    org_id: str, body: m.OrgMemberAdd, request: Request, who: CurrentPrincipal, s: DbSession
+    org_id: m.Segment, body: m.OrgMemberAdd, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     mem = await orgs.add_member(s, who, org_id, body.email, body.role)
     await audit_event(
@@ -50,7 +52,7 @@ async def add_org_member(
 
 @router.delete("/organizations/{org_id}/members/{user_id}", tags=["organizations"])
 async def remove_org_member(
-    org_id: str, user_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    org_id: m.Segment, user_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     team_ids = await orgs.remove_member(s, who, org_id, user_id)
     await audit_event(
@@ -61,8 +63,8 @@ async def remove_org_member(
 
 @router.put("/organizations/{org_id}/members/{user_id}/role", tags=["organizations"])
 async def set_org_member_role(
-    org_id: str,
-    user_id: int,
+    org_id: m.Segment,
+    user_id: m.Id,
     body: m.OrgRoleUpdate,
     request: Request,
     who: CurrentPrincipal,
@@ -88,7 +90,7 @@ async def add_cluster_admin(
 
 @router.post("/teams/{team_id}/migrate", tags=["teams"])
 async def migrate_team(
-    team_id: int, body: m.TeamMigrate, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, body: m.TeamMigrate, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     move = await orgs.migrate_team(s, who, team_id, body.organizationId, force=body.force)
     if move.to_org.id != move.from_org_id:

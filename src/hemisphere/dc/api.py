@@ -176,7 +176,7 @@ async def create_workspace(
 
 @router.get("/workspaces/team/{team_id}", response_model=list[m.Workspace], tags=["workspaces"])
 async def list_workspaces(
-    team_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> Response:
     ctx = dc_context(request)
     items = [workspace_out(ctx, ws) for ws in await ctx.service.list_for_team(s, who, team_id)]
@@ -189,7 +189,7 @@ _WORKSPACE_LIST = TypeAdapter(list[m.Workspace])
 
 @router.get("/workspaces/{workspace_id}", response_model=m.Workspace, tags=["workspaces"])
 async def get_workspace(
-    workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.Workspace:
     ctx = dc_context(request)
     return workspace_out(ctx, await ctx.service.visible(s, who, workspace_id))
@@ -197,7 +197,7 @@ async def get_workspace(
 
 @router.patch("/workspaces/{workspace_id}", tags=["workspaces"])
 async def update_workspace(
-    workspace_id: int,
+    workspace_id: m.Id,
     body: m.WorkspaceUpdate,
     request: Request,
     who: CurrentPrincipal,
@@ -228,7 +228,7 @@ async def update_workspace(
 
 @router.delete("/workspaces/{workspace_id}", tags=["workspaces"])
 async def delete_workspace(
-    workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
@@ -242,7 +242,7 @@ async def delete_workspace(
     "/workspaces/{workspace_id}/status", response_model=m.WorkspaceStatus, tags=["workspaces"]
 )
 async def workspace_status(
-    workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.WorkspaceStatus:
     ws = await dc_context(request).service.visible(s, who, workspace_id)
     return m.WorkspaceStatus(
@@ -255,7 +255,7 @@ async def workspace_status(
 
 @router.get("/workspaces/{workspace_id}/env-vars", response_model=list[m.EnvVar], tags=["env"])
 async def get_env(
-    workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> list[m.EnvVar]:
     ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
@@ -264,7 +264,7 @@ async def get_env(
 
 @router.put("/workspaces/{workspace_id}/env-vars", tags=["env"])
 async def put_env(
-    workspace_id: int,
+    workspace_id: m.Id,
     body: Annotated[list[m.EnvVar], Body(max_length=500)],
     request: Request,
     who: CurrentPrincipal,
@@ -278,8 +278,8 @@ async def put_env(
 
 @router.delete("/workspaces/{workspace_id}/env-vars", tags=["env"])
 async def delete_env(
-    workspace_id: int,
-    body: Annotated[list[str], Body(max_length=500)],
+    workspace_id: m.Id,
+    body: Annotated[list[m.PlainText], Body(max_length=500)],
     request: Request,
     who: CurrentPrincipal,
     s: DbSession,
@@ -302,8 +302,7 @@ async def _run(
     working_dir: str | None = None,
 ) -> m.ExecuteResponse:
     ctx.service.require_running(ws)
-    merged = dict(await ctx.service.env(s, ws))
-    merged.update(env or {})
+    merged = await ctx.service.exec_env(s, ws, env)
     await s.commit()  # do not hold a DB transaction open while the command runs
     try:
         with ctx.exec_slots.take(ws.id):
@@ -332,7 +331,7 @@ async def _run(
     "/workspaces/{workspace_id}/execute", response_model=m.ExecuteResponse, tags=["execute"]
 )
 async def execute(
-    workspace_id: int,
+    workspace_id: m.Id,
     body: m.ExecuteRequest,
     request: Request,
     who: CurrentPrincipal,
@@ -345,7 +344,7 @@ async def execute(
 
 @router.get("/workspaces/{workspace_id}/git/head", response_model=m.GitHead, tags=["git"])
 async def git_head(
-    workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.GitHead:
     ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
@@ -359,12 +358,12 @@ async def git_head(
 @router.post("/workspaces/{workspace_id}/git/pull/{remote}", tags=["git"])
 @router.post("/workspaces/{workspace_id}/git/pull/{remote}/{branch}", tags=["git"])
 async def git_pull(
-    workspace_id: int,
+    workspace_id: m.Id,
     request: Request,
     who: CurrentPrincipal,
     s: DbSession,
-    remote: str | None = None,
-    branch: str | None = None,
+    remote: m.Segment | None = None,
+    branch: m.Segment | None = None,
 ) -> None:
     ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)
@@ -376,7 +375,7 @@ async def git_pull(
 
 @router.get("/workspaces/{workspace_id}/ports", response_model=list[m.Port], tags=["preview"])
 async def ports(
-    workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> list[m.Port]:
     ctx = dc_context(request)
     ws = await ctx.service.visible(s, who, workspace_id)

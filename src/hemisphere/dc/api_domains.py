@@ -75,14 +75,14 @@ async def _audit(
 
 @router.get("", response_model=list[m.Domain])
 async def list_domains(
-    team_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> list[m.Domain]:
     return [domain_out(v) for v in await _domains(request).list_for_team(s, who, team_id)]
 
 
 @router.post(_ONE, response_model=m.Domain)
 async def create_domain(
-    team_id: int, domain_name: str, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, domain_name: m.Segment, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.Domain:
     domains = _domains(request)
     d = await domains.create(s, who, team_id, domain_name)
@@ -92,7 +92,7 @@ async def create_domain(
 
 @router.get(_ONE, response_model=m.Domain)
 async def get_domain(
-    team_id: int, domain_name: str, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, domain_name: m.Segment, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.Domain:
     domains = _domains(request)
     return domain_out(await domains.view(s, await domains.get(s, who, team_id, domain_name)))
@@ -100,8 +100,8 @@ async def get_domain(
 
 @router.patch(_ONE, response_model=m.Domain)
 async def update_domain(
-    team_id: int,
-    domain_name: str,
+    team_id: m.Id,
+    domain_name: m.Segment,
     body: m.DomainUpdate,
     request: Request,
     who: CurrentPrincipal,
@@ -121,7 +121,7 @@ async def update_domain(
 
 @router.delete(_ONE)
 async def delete_domain(
-    team_id: int, domain_name: str, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, domain_name: m.Segment, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     d = await _domains(request).delete(s, who, team_id, domain_name)
     await _audit(s, request, who, "domain.delete", d)
@@ -129,7 +129,7 @@ async def delete_domain(
 
 @router.post(_ONE + "/verify", response_model=m.DomainVerificationStatus)
 async def verify_domain(
-    team_id: int, domain_name: str, request: Request, who: CurrentPrincipal, s: DbSession
+    team_id: m.Id, domain_name: m.Segment, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> m.DomainVerificationStatus:
     d, result = await _domains(request).verify(s, who, team_id, domain_name)
     await _audit(s, request, who, "domain.verify", d, verified=result.verified)
@@ -138,8 +138,8 @@ async def verify_domain(
 
 @router.put(_ONE + "/workspace-connections", response_model=m.Domain)
 async def set_workspace_connections(
-    team_id: int,
-    domain_name: str,
+    team_id: m.Id,
+    domain_name: m.Segment,
     body: Annotated[m.DomainRouting, Body(max_length=100)],
     request: Request,
     who: CurrentPrincipal,

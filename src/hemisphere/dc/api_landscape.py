@@ -34,25 +34,25 @@ async def _refuse(request: Request, who: Principal, s: AsyncSession, workspace_i
 @router.post("/deploy")
 @router.post("/deploy/{profile}")
 async def deploy(
-    workspace_id: int,
+    workspace_id: m.Id,
     request: Request,
     who: CurrentPrincipal,
     s: DbSession,
-    profile: str | None = None,
+    profile: m.Segment | None = None,
 ) -> None:
     await _refuse(request, who, s, workspace_id)
 
 
 @router.delete("/teardown")
 async def teardown(
-    workspace_id: int, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     await _refuse(request, who, s, workspace_id)
 
 
 @router.patch("/scale")
 async def scale(
-    workspace_id: int,
+    workspace_id: m.Id,
     body: Annotated[m.LandscapeScale, Body(max_length=100)],
     request: Request,
     who: CurrentPrincipal,

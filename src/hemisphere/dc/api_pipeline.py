@@ -46,12 +46,12 @@ async def _running_workspace(
 @router.post("/pipeline/{stage}/start")
 @router.post("/pipeline/{stage}/start/{profile}")
 async def start_stage(
-    workspace_id: int,
-    stage: str,
+    workspace_id: m.Id,
+    stage: m.Segment,
     request: Request,
     who: CurrentPrincipal,
     s: DbSession,
-    profile: str | None = None,
+    profile: m.Segment | None = None,
 ) -> None:
     ci_config.check_stage(stage)
     pipeline, env = await _running_workspace(request, who, s, workspace_id)
@@ -60,7 +60,7 @@ async def start_stage(
 
 @router.post("/pipeline/{stage}/stop")
 async def stop_stage(
-    workspace_id: int, stage: str, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, stage: m.Segment, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     ci_config.check_stage(stage)
     pipeline, _ = await _running_workspace(request, who, s, workspace_id)
@@ -69,7 +69,7 @@ async def stop_stage(
 
 @router.get("/pipeline/{stage}", response_model=list[m.ReplicaStatus])
 async def stage_status(
-    workspace_id: int, stage: str, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id, stage: m.Segment, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> list[m.ReplicaStatus]:
     ci_config.check_stage(stage)
     pipeline, _ = await _running_workspace(request, who, s, workspace_id)
@@ -136,23 +136,33 @@ async def _logs(
 
 @router.get("/logs/{stage}/{step}", tags=["logs"])
 async def stage_logs(
-    workspace_id: int, stage: str, step: int, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id,
+    stage: m.Segment,
+    step: m.Id,
+    request: Request,
+    who: CurrentPrincipal,
+    s: DbSession,
 ) -> StreamingResponse:
     return await _logs(request, who, s, workspace_id, stage, step)
 
 
 @router.get("/logs/run/{step}/server/{server}", tags=["logs"])
 async def server_logs(
-    workspace_id: int, step: int, server: str, request: Request, who: CurrentPrincipal, s: DbSession
+    workspace_id: m.Id,
+    step: m.Id,
+    server: m.Segment,
+    request: Request,
+    who: CurrentPrincipal,
+    s: DbSession,
 ) -> StreamingResponse:
     return await _logs(request, who, s, workspace_id, "run", step)
 
 
 @router.get("/logs/run/{step}/replica/{replica}", tags=["logs"])
 async def replica_logs(
-    workspace_id: int,
-    step: int,
-    replica: str,
+    workspace_id: m.Id,
+    step: m.Id,
+    replica: m.Segment,
     request: Request,
     who: CurrentPrincipal,
     s: DbSession,

@@ -8,13 +8,60 @@ ignored value.
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+# Ids and counts live in INTEGER columns, 32-bit on PostgreSQL; anything larger is refused at
+# the edge (a 400 naming the field) instead of overflowing in the database (a 500). The bound is
+# also well inside what JavaScript clients read exactly (2^53).
+MAX_INT = 2**31 - 1
+Id = Annotated[int, Field(ge=0, le=MAX_INT)]
+Size = Annotated[int, Field(ge=1, le=MAX_INT)]
+
+# The kernel refuses one argv/environment string longer than MAX_ARG_STRLEN (32 pages, counting
+# its NUL) and all of them together beyond ARG_MAX (2 MiB here) with E2BIG. A workspace's env is
+# capped at half of that, leaving room for the command and the platform's own variables.
+ARG_STRLEN_MAX = 131072 - 1
+ENV_TOTAL_MAX_BYTES = 1024 * 1024
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Bidirectional formatting characters: they make a name display as something it is not.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def text_problem(v: str) -> str | None:
+    """Why `v` cannot be stored or passed to a process at all, or None. NUL ends a C string (argv,
+    env, PostgreSQL text); a lone surrogate has no UTF-8 encoding."""
+    if "\0" in v:
+        return "must not contain NUL characters"
+    try:
+        v.encode()
+    except UnicodeEncodeError:
+        return "must be valid Unicode (it contains a lone surrogate)"
+    return None
+
+
+def _plain_text(v: str) -> str:
+    if (why := text_problem(v)) is not None:
+        raise ValueError(why)
+    return v
+
+
+def _display_name(v: str) -> str:
+    """Names people read in lists: no control or bidirectional formatting characters."""
+    for ch in v:
+        if ch in _BIDI:
+            raise ValueError(
+                f"must not contain the bidirectional control character U+{ord(ch):04X}"
+            )
+        if unicodedata.category(ch) == "Cc":
+            raise ValueError(f"must not contain the control character U+{ord(ch):04X}")
+    return v
 
 
 def _workspace_name(v: str) -> str:
@@ -32,6 +79,46 @@ def _env_name(v: str) -> str:
     return v
 
 
+def env_entry_bytes(name: str, value: str) -> int:
+    """Bytes `NAME=value` takes in a process's environment (with its terminating NUL)."""
+    return len(name.encode()) + len(value.encode()) + 2
+
+
+def env_total_problem(env: Mapping[str, str]) -> str | None:
+    """Why this set of variables cannot be a process's environment, or None."""
+    for name, value in env.items():
+        if env_entry_bytes(name, value) > ARG_STRLEN_MAX:
+            return (
+                f"{name}: NAME=value is longer than {ARG_STRLEN_MAX} bytes, the most one "
+                "environment entry may hold; store large values in a file instead"
+            )
+    total = sum(env_entry_bytes(n, v) for n, v in env.items())
+    if total > ENV_TOTAL_MAX_BYTES:
+        return (
+            f"the variables take {total} bytes, more than the {ENV_TOTAL_MAX_BYTES} a workspace's "
+            "environment may hold; remove some or store large values in a file"
+        )
+    return None
+
+
+def _env_value(v: str) -> str:
+    if len(v.encode()) > ARG_STRLEN_MAX - 257:
+        raise ValueError(f"must be at most {ARG_STRLEN_MAX - 257} bytes in UTF-8")
+    return v
+
+
+def _exec_env(v: dict[str, str] | None) -> dict[str, str] | None:
+    if v is not None and (why := env_total_problem(v)) is not None:
+        raise ValueError(why)
+    return v
+
+
+def _argv_string(v: str) -> str:
+    if len(v.encode()) > ARG_STRLEN_MAX:
+        raise ValueError(f"must be at most {ARG_STRLEN_MAX} bytes in UTF-8 (the kernel's limit)")
+    return v
+
+
 def _git_url(v: str) -> str:
     if not re.match(r"^https?://[^\s]+$", v):
         raise ValueError("must be an http:// or https:// URL")
@@ -40,11 +127,46 @@ def _git_url(v: str) -> str:
 
 WorkspaceName = Annotated[str, AfterValidator(_workspace_name)]
 EnvName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_env_name)]
-GitUrl = Annotated[str, Field(max_length=2048), AfterValidator(_git_url)]
+EnvValue = Annotated[str, Field(max_length=65536), AfterValidator(_env_value)]
+GitUrl = Annotated[
+    str, Field(max_length=2048), AfterValidator(_display_name), AfterValidator(_git_url)
+]
+DisplayName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_display_name)]
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_display_name)]
+# Text that must reach a database or a process intact (everything in a Request model is checked
+# this way already; bodies that are bare lists or maps use this).
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+# A free-form path segment (an organization id, a domain name, a git remote): readable text only.
+Segment = Annotated[
+    str, Field(max_length=1024), AfterValidator(_plain_text), AfterValidator(_display_name)
+]
+
+
+def _check_strings(value: Any, where: str = "") -> None:
+    """Raise ValueError naming the first string inside `value` that no store or process accepts.
+    Nested request models check themselves."""
+    if isinstance(value, str):
+        if (why := text_problem(value)) is not None:
+            raise ValueError(f"{where}{why}")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_strings(k, f"the key {k!r} ")
+            _check_strings(v, f"{k!r}: ")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_strings(v, f"[{i}]: ")
 
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        # Every string of every request, however nested: a NUL or a lone surrogate would
+        # otherwise reach PostgreSQL or execve and come back as a 500.
+        _check_strings(value)
+        return value
 
 
 class Response(BaseModel):
@@ -65,9 +187,9 @@ class Problem(Response):
 
 
 class LoginRequest(Request):
-    email: str = Field(min_length=3, max_length=254)
+    email: Email
     password: str = Field(min_length=1, max_length=1024)
-    tokenName: str = Field(default="cli", max_length=100)
+    tokenName: Annotated[str, Field(max_length=100), AfterValidator(_display_name)] = "cli"
 
 
 class TokenCreated(Response):
@@ -78,7 +200,7 @@ class TokenCreated(Response):
 
 
 class TokenCreate(Request):
-    name: str = Field(min_length=1, max_length=100)
+    name: DisplayName
 
 
 class TokenInfo(Response):
@@ -100,8 +222,8 @@ class Me(Response):
 
 
 class UserCreate(Request):
-    email: str = Field(min_length=3, max_length=254)
-    name: str = Field(default="", max_length=100)
+    email: Email
+    name: Annotated[str, Field(max_length=100), AfterValidator(_display_name)] = ""
     password: str = Field(min_length=8, max_length=1024)
     isClusterAdmin: bool = False
 
@@ -130,14 +252,14 @@ class Organization(Response):
 
 
 class OrganizationCreate(Request):
-    name: str = Field(min_length=1, max_length=100)
-    adminEmail: str = Field(min_length=3, max_length=254)
+    name: DisplayName
+    adminEmail: Email
 
 
 class TeamCreate(Request):
-    name: str = Field(min_length=1, max_length=100)
-    dc: int
-    organizationId: str | None = None
+    name: DisplayName
+    dc: Id
+    organizationId: Annotated[str, Field(max_length=36)] | None = None
 
 
 class Team(Response):
@@ -167,12 +289,12 @@ class TeamMember(Response):
 
 
 class MemberAdd(Request):
-    userEmail: str = Field(min_length=3, max_length=254)
-    role: int
+    userEmail: Email
+    role: Id
 
 
 class RoleUpdate(Request):
-    role: int
+    role: Id
 
 
 # ---- metadata --------------------------------------------------------------------------------
@@ -315,39 +437,39 @@ class FederatedWorkspaceList(Response):
 
 class EnvVar(Request):
     name: EnvName
-    value: str = Field(max_length=65536)
+    value: EnvValue
 
 
 class WorkspaceCreate(Request):
-    teamId: int
+    teamId: Id
     name: WorkspaceName
-    planId: int
+    planId: Id
     isPrivateRepo: bool
     replicas: int = Field(ge=0, le=1)
     baseImage: str | None = None
     gitUrl: GitUrl | None = None
     gitRef: str | None = Field(default=None, max_length=255)
     initialBranch: str | None = Field(default=None, max_length=255)
-    cloneDepth: int | None = Field(default=None, ge=1)
-    sourceWorkspaceId: int | None = None
+    cloneDepth: Size | None = None
+    sourceWorkspaceId: Id | None = None
     welcomeMessage: str | None = Field(default=None, max_length=1000)
     vpnConfig: str | None = Field(default=None, max_length=100)
     restricted: bool | None = None
     env: list[EnvVar] | None = Field(default=None, max_length=500)
-    storageMib: int | None = Field(default=None, ge=1)
-    sharedVaultName: str | None = None
-    dataCenterId: int | None = None  # extension: defaults to the team's data center
+    storageMib: Size | None = None
+    sharedVaultName: str | None = Field(default=None, max_length=255)
+    dataCenterId: Id | None = None  # extension: defaults to the team's data center
 
 
 class WorkspaceUpdate(Request):
-    planId: int | None = None
-    baseImage: str | None = None
+    planId: Id | None = None
+    baseImage: str | None = Field(default=None, max_length=50)
     name: WorkspaceName | None = None
     replicas: int | None = Field(default=None, ge=0, le=1)
-    vpnConfig: str | None = None
+    vpnConfig: str | None = Field(default=None, max_length=100)
     restricted: bool | None = None
-    storageMib: int | None = Field(default=None, ge=1)
-    sharedVaultName: str | None = None
+    storageMib: Size | None = None
+    sharedVaultName: str | None = Field(default=None, max_length=255)
 
 
 class Workspace(Response):
@@ -383,9 +505,11 @@ class WorkspaceStatus(Response):
 
 
 class ExecuteRequest(Request):
-    command: str = Field(min_length=1, max_length=65536)
+    command: Annotated[str, Field(min_length=1, max_length=65536), AfterValidator(_argv_string)]
     workingDir: str | None = Field(default=None, max_length=4096)
-    env: dict[str, str] | None = None
+    env: Annotated[
+        dict[EnvName, EnvValue] | None, Field(max_length=500), AfterValidator(_exec_env)
+    ] = None
 
 
 class ExecuteResponse(Response):
@@ -467,7 +591,7 @@ class OrgMember(Response):
 
 
 class OrgMemberAdd(Request):
-    email: str = Field(min_length=3, max_length=254)
+    email: Email
     role: OrgRoleIn
 
 
@@ -476,7 +600,7 @@ class OrgRoleUpdate(Request):
 
 
 class ClusterAdminAdd(Request):
-    email: str = Field(min_length=3, max_length=254)
+    email: Email
 
 
 class TeamMigrate(Request):
@@ -486,10 +610,10 @@ class TeamMigrate(Request):
 
 # ---- domains ---------------------------------------------------------------------------------
 
-RoutePath = Annotated[str, Field(min_length=1, max_length=512)]
+RoutePath = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_plain_text)]
 # Path prefix (or regular expression, with useRegex) -> the workspaces serving it.
 DomainRouting = dict[
-    RoutePath, Annotated[list[Annotated[int, Field(strict=True)]], Field(max_length=50)]
+    RoutePath, Annotated[list[Annotated[Id, Field(strict=True)]], Field(max_length=50)]
 ]
 
 
@@ -539,5 +663,6 @@ class DomainUpdate(Request):
 
 # Service name -> replica count, e.g. {"web": 2}.
 LandscapeScale = dict[
-    Annotated[str, Field(min_length=1, max_length=63)], Annotated[int, Field(strict=True, ge=0)]
+    Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_plain_text)],
+    Annotated[int, Field(strict=True, ge=0, le=MAX_INT)],
 ]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hemisphere.db.models import BaseImage, Datacenter, Plan, Workspace, WorkspaceEnvVar
 from hemisphere.db.sealing import Sealer
 from hemisphere.identity.principal import IdentityReader, Principal
+from hemisphere.sdk.models import env_total_problem
 from hemisphere.workspaces.errors import (
     InvalidWorkspaceInput,
     StorageCapacityExceeded,
@@ -120,6 +121,16 @@ class WorkspaceService:
             (r.name, self.sealer.open(r.value_sealed, context=_ctx(ws.id, r.name))) for r in rows
         ]
 
+    async def exec_env(
+        self, s: AsyncSession, ws: Workspace, extra: dict[str, str] | None
+    ) -> dict[str, str]:
+        """The stored variables with a command's own on top, refused (400) when together they
+        exceed what the kernel lets a process start with (E2BIG)."""
+        merged = dict(await self.env(s, ws))
+        merged.update(extra or {})
+        _check_env_size(merged)
+        return merged
+
     async def sandbox_spec(self, s: AsyncSession, ws: Workspace) -> SandboxSpec:
         plan = await s.get(Plan, ws.plan_id)
         if plan is None:
@@ -186,6 +197,7 @@ class WorkspaceService:
         names = [n for n, _ in new.env]
         if len(set(names)) != len(names):
             raise InvalidWorkspaceInput("env: a variable name appears twice", field="env")
+        _check_env_size(dict(new.env))
         await self._name_free(s, new.team_id, new.name)
         ws = Workspace(
             team_id=new.team_id,
@@ -262,6 +274,7 @@ class WorkspaceService:
         names = [n for n, _ in pairs]
         if len(set(names)) != len(names):
             raise InvalidWorkspaceInput("a variable name appears twice", field="name")
+        _check_env_size({**dict(await self.env(s, ws)), **dict(pairs)})
         for name, value in pairs:
             row = await s.get(WorkspaceEnvVar, (ws.id, name))
             sealed = self._seal(ws.id, name, value)
@@ -328,6 +341,11 @@ class WorkspaceService:
 
     def _seal(self, workspace_id: int, name: str, value: str) -> bytes:
         return self.sealer.seal(value, context=_ctx(workspace_id, name))
+
+
+def _check_env_size(env: dict[str, str]) -> None:
+    if (why := env_total_problem(env)) is not None:
+        raise InvalidWorkspaceInput(why, field="env")
 
 
 def _ctx(workspace_id: int, name: str) -> str:
