@@ -6,6 +6,9 @@ agent token renews its lease and pushes its snapshot over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +163,36 @@ def test_a_dcs_snapshot_rows_appear_stale_in_the_codesphere_list_and_the_team_pa
 
 async def _value(snap: m.DatacenterSnapshot) -> m.DatacenterSnapshot:
     return snap
+
+
+def test_serve_agent_beside_a_dc_pushes_snapshots_from_the_dcs_database(
+    console: RunningPlatform,
+) -> None:
+    env = {
+        **os.environ,
+        "HEMISPHERE_CONSOLE_URL": console.base_url,
+        "HEMISPHERE_AGENT_TOKEN": TOKEN_2,
+        "HEMISPHERE_DATABASE_URL": console.settings.database_url,
+        "HEMISPHERE_HEARTBEAT_INTERVAL": "0.2",
+        "HEMISPHERE_SNAPSHOT_INTERVAL": "0.2",
+        "HEMISPHERE_DATA_DIR": str(console.settings.data_dir),
+    }
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "hemisphere.cli.main", "serve", "agent", "--datacenter", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with console.client() as c:
+                par = next(d for d in c.datacenter_registry() if d.id == 2)
+            if par.status == "Ready" and par.snapshotAt is not None:
+                break
+            assert agent.poll() is None, agent.stderr.read() if agent.stderr else ""
+            assert time.monotonic() < deadline, par
+            time.sleep(0.1)
+    finally:
+        agent.terminate()
+        agent.wait(30)
+        if agent.stderr is not None:
+            agent.stderr.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,10 @@ from rich.console import Console
 from hemisphere.cli.apps import command_group
 from hemisphere.config import ConfigError, Settings
 from hemisphere.console.bootstrap import format_first_admin
+from hemisphere.db.engine import Database
 from hemisphere.dc.app import storage_summary
 from hemisphere.federation.heartbeat import Agent
+from hemisphere.federation.snapshots import take_snapshot
 from hemisphere.observability.logs import configure as configure_logs
 from hemisphere.server import Roles, build_app
 from hemisphere.server.app import Started
@@ -127,15 +130,28 @@ def register(app: typer.Typer) -> None:
                 "HEMISPHERE_AGENT_TOKEN (this DC's token from `hemisphere vault show`)"
             )
             raise typer.Exit(2)
+        # Beside a dc with the DC's database (HEMISPHERE_DATABASE_URL): status snapshots too.
+        db = Database(settings.database_url) if os.environ.get("HEMISPHERE_DATABASE_URL") else None
         agent = Agent(
             datacenter_id=datacenter,
             console_url=settings.console_url,
             token=settings.agent_token,
             dc_url=settings.dc_url,
             interval_s=settings.heartbeat_interval_s,
+            snapshot=(lambda: take_snapshot(db, datacenter)) if db is not None else None,
+            snapshot_interval_s=settings.snapshot_interval_s,
         )
+
+        async def run() -> None:
+            try:
+                await agent.run()
+            finally:
+                await agent.close()
+                if db is not None:
+                    await db.dispose()
+
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(agent.run())
+            asyncio.run(run())
 
     @serve.command("console")
     def serve_console(
