@@ -4,6 +4,7 @@ draws ids from its range, set once at start-up and idempotently, on SQLite and P
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,13 @@ def test_a_database_with_shared_ids_moves_up_into_the_range(db_url: str) -> None
 
     before, after = asyncio.run(go())
     assert before == 1 and after == 5_000_001
+
+
+def test_the_local_runtime_keeps_uids_of_ranged_ids_inside_its_slot(data_dir: Path) -> None:
+    from hemisphere.workspaces.runtime.local import LocalRuntime
+
+    base = 2**27
+    runtime = LocalRuntime(data_dir / "ws", uid_base=base, cgroup_parent="hemisphere-idtest")
+    assert runtime._user(42).uid == base + 42  # shared-database ids: unchanged
+    uids = {runtime._user(2 * WORKSPACE_ID_RANGE + n).uid for n in range(1, 2001)}
+    assert len(uids) == 2000 and all(base <= u < base + 2**20 for u in uids)

@@ -534,7 +534,10 @@ class LocalRuntime:
         return self._locks.setdefault(workspace_id, asyncio.Lock())
 
     def _user(self, workspace_id: int) -> SandboxUser:
-        uid = self.uid_base + workspace_id
+        # Modulo the slot: a DC with its own database numbers workspaces from dc_id * 10^6
+        # (db/workspace_ids.py), and those uids must stay inside this installation's slot.
+        # Ids below 2^20 (every shared-database id so far) keep their uid.
+        uid = self.uid_base + workspace_id % _UID_SLOT
         if workspace_id < 0 or uid > _UID_MAX:
             raise RuntimePermanentError(
                 f"workspace id {workspace_id} gives uid {uid}, outside 0..{_UID_MAX}; "
