@@ -19,6 +19,7 @@ browser terminal) are not forwarded: a terminal is opened at the DC's own URL.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,6 +51,9 @@ _DROP = frozenset(
      "server", "proxy-authenticate", "proxy-authorization"}
 )  # fmt: skip
 _PASS_REQUEST = ("content-type", "accept", "accept-encoding", "user-agent")
+_STORE_DOWN = (OperationalError, DBAPIError, PoolTimeout, ConnectionRefusedError)
+
+log = logging.getLogger("hemisphere.federation")
 
 
 def mount_federation(
@@ -128,6 +134,21 @@ class WorkspaceRouter:
             await problem(call.request, exc.status, exc.detail)(scope, receive, send)
         except ApiProblem as exc:
             await problem(call.request, exc.status, exc.detail, exc.headers)(scope, receive, send)
+        except _STORE_DOWN as exc:
+            # Raised here, above the app's exception handlers: answer as they would (503).
+            invalidated = getattr(exc, "connection_invalidated", True)
+            if (
+                isinstance(exc, DBAPIError)
+                and not isinstance(exc, OperationalError)
+                and not (invalidated)
+            ):
+                raise
+            log.error("metadata store unreachable", extra={"error": type(exc).__name__})
+            await problem(
+                call.request,
+                503,
+                "metadata store unreachable; running workspaces are unaffected, retry later",
+            )(scope, receive, send)
 
     async def _pass(self, call: _Call) -> None:
         await self.app(call.scope, call.replayed(), call.send)
