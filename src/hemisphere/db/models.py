@@ -182,7 +182,10 @@ class Workspace(Base):
     is_private_repo: Mapped[bool] = mapped_column(Boolean, default=False)
     replicas: Mapped[int] = mapped_column(Integer, default=1)  # desired: 0 stopped, >=1 running
     restricted: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The URL as shown (credentials replaced by ***); the URL as given, sealed to this row, when
+    # it carried credentials (workspaces/git_urls.py). Only the clone opens it.
     git_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    git_url_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     git_ref: Mapped[str | None] = mapped_column(String(255), default=None)
     initial_branch: Mapped[str | None] = mapped_column(String(255), default=None)
     source_workspace_id: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -23,6 +23,7 @@ from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CurrentPrincipal
 from hemisphere.webapi.deps import DbSession, as_utc
 from hemisphere.webapi.problems import ApiProblem
+from hemisphere.workspaces import git_urls
 from hemisphere.workspaces.reconciler import WorkspaceReconciler
 from hemisphere.workspaces.runtime.base import WorkspaceNotRunning, WorkspaceRuntime
 from hemisphere.workspaces.service import NewWorkspace, WorkspaceChange, WorkspaceService
@@ -75,7 +76,7 @@ def workspace_out(ctx: DcContext, ws: WorkspaceRow) -> m.Workspace:
         replicas=ws.replicas,
         dataCenterId=ws.datacenter_id,
         userId=ws.user_id,
-        gitUrl=ws.git_url,
+        gitUrl=git_urls.redacted(ws.git_url) if ws.git_url else None,
         initialBranch=ws.initial_branch,
         sourceWorkspaceId=ws.source_workspace_id,
         welcomeMessage=ws.welcome_message,
@@ -85,7 +86,7 @@ def workspace_out(ctx: DcContext, ws: WorkspaceRow) -> m.Workspace:
         baseImage=ws.base_image,
         devDomain=dev_domain(ctx, ws),
         state=ws.state,
-        stateReason=ws.state_reason,
+        stateReason=git_urls.scrub(ws.state_reason) if ws.state_reason else None,
         storageUsedMib=ws.storage_used_mib,
     )
 
@@ -246,7 +247,9 @@ async def workspace_status(
 ) -> m.WorkspaceStatus:
     ws = await dc_context(request).service.visible(s, who, workspace_id)
     return m.WorkspaceStatus(
-        isRunning=ws.state == State.RUNNING, state=ws.state, reason=ws.state_reason
+        isRunning=ws.state == State.RUNNING,
+        state=ws.state,
+        reason=git_urls.scrub(ws.state_reason) if ws.state_reason else None,
     )
 
 

@@ -163,6 +163,8 @@ class DcRole:
             # Its own database: workspace ids from this DC's range (db/workspace_ids.py).
             async with self._db.transaction() as s:
                 await reserve_workspace_ids(s, self.settings.datacenter_id)
+        async with self._db.transaction() as s:
+            await self.context.service.seal_git_credentials(s)  # rows from before migration 0006
         self._tasks = [
             asyncio.create_task(self.reconciler.run(), name="workspace-reconciler"),
             asyncio.create_task(self._link_to_console(), name="heartbeat"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import urllib.parse
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -122,6 +123,12 @@ def _argv_string(v: str) -> str:
 def _git_url(v: str) -> str:
     if not re.match(r"^https?://[^\s]+$", v):
         raise ValueError("must be an http:// or https:// URL")
+    try:
+        host = urllib.parse.urlsplit(v).hostname
+    except ValueError:
+        host = None
+    if not host:
+        raise ValueError("must name a host, as in https://host/repo.git")
     return v
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hemisphere.db.engine import Database
 from hemisphere.db.models import Plan, Workspace
 from hemisphere.observability.metrics import RECONCILE_ERRORS, WORKSPACES
+from hemisphere.workspaces import git_urls
 from hemisphere.workspaces.runtime.base import (
     ObservedPhase,
     RuntimePermanentError,
@@ -362,7 +363,8 @@ class WorkspaceReconciler:
             # Never overwrite a newer user intent: deleting wins over everything.
             if ws is None or (ws.state == State.DELETING and state != State.DELETING):
                 return
-            ws.state, ws.state_reason = state.value, reason
+            # A reason is shown to every team member: never the credentials of a git URL.
+            ws.state, ws.state_reason = state.value, git_urls.scrub(reason) if reason else None
 
     async def refresh_usage(self) -> None:
         """Record storage use and flag workspaces over their plan's quota."""

@@ -17,6 +17,7 @@ from hemisphere.db.models import BaseImage, Datacenter, Plan, Workspace, Workspa
 from hemisphere.db.sealing import Sealer
 from hemisphere.identity.principal import IdentityReader, Principal
 from hemisphere.sdk.models import env_total_problem
+from hemisphere.workspaces import git_urls
 from hemisphere.workspaces.errors import (
     InvalidWorkspaceInput,
     StorageCapacityExceeded,
@@ -145,7 +146,7 @@ class WorkspaceService:
             pids_max=plan.pids_max,
             base_image=ws.base_image,
             env=dict(await self.env(s, ws)),
-            git_url=ws.git_url,
+            git_url=self.clone_url(ws),
             git_ref=ws.git_ref or ws.initial_branch,
         )
 
@@ -209,7 +210,7 @@ class WorkspaceService:
             is_private_repo=new.is_private_repo,
             replicas=new.replicas,
             restricted=True if new.restricted is None else new.restricted,
-            git_url=new.git_url,
+            git_url=git_urls.redacted(new.git_url) if new.git_url else None,
             git_ref=new.git_ref,
             initial_branch=new.initial_branch,
             source_workspace_id=new.source_workspace_id,
@@ -220,6 +221,8 @@ class WorkspaceService:
         )
         s.add(ws)
         await s.flush()
+        if new.git_url and git_urls.has_credentials(new.git_url):
+            ws.git_url_sealed = self.sealer.seal(new.git_url, context=_git_ctx(ws.id))
         for name, value in new.env:
             s.add(
                 WorkspaceEnvVar(
@@ -292,6 +295,31 @@ class WorkspaceService:
         )
         await s.flush()
 
+    def clone_url(self, ws: Workspace) -> str | None:
+        """The git URL with its credentials: only for the clone, never to be shown or logged."""
+        if ws.git_url_sealed is not None:
+            return self.sealer.open(ws.git_url_sealed, context=_git_ctx(ws.id))
+        return ws.git_url
+
+    async def seal_git_credentials(self, s: AsyncSession) -> int:
+        """Seal the credentials of git URLs stored in plain text before migration 0006; the
+        number of workspaces changed. Idempotent."""
+        rows = await s.scalars(
+            select(Workspace).where(
+                Workspace.datacenter_id == self.datacenter_id,
+                Workspace.git_url_sealed.is_(None),
+                Workspace.git_url.contains("@"),
+            )
+        )
+        changed = 0
+        for ws in rows:
+            if ws.git_url and git_urls.has_credentials(ws.git_url):
+                ws.git_url_sealed = self.sealer.seal(ws.git_url, context=_git_ctx(ws.id))
+                ws.git_url = git_urls.redacted(ws.git_url)
+                changed += 1
+        await s.flush()
+        return changed
+
     @staticmethod
     def not_running(ws: Workspace) -> WorkspaceNotRunningError:
         return WorkspaceNotRunningError(
@@ -346,6 +374,10 @@ class WorkspaceService:
 def _check_env_size(env: dict[str, str]) -> None:
     if (why := env_total_problem(env)) is not None:
         raise InvalidWorkspaceInput(why, field="env")
+
+
+def _git_ctx(workspace_id: int) -> str:
+    return f"workspace-git-url:{workspace_id}"
 
 
 def _ctx(workspace_id: int, name: str) -> str:
