@@ -7,8 +7,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,57 +16,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+from hemisphere.lab.postgres import PG_BIN, free_port
+from hemisphere.lab.postgres import PostgresServer as _Server
+
+__all__ = ["PG_BIN", "PostgresServer", "free_port", "running_postgres"]
+
 _counter = itertools.count()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", *cmd]
-    return cmd
-
-
-class PostgresServer:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.data = root / "data"
-        self.port = _free_port()
-        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        """Initialise the cluster on first start, then start (or restart) the server."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres", "postgres")
-        if not self.data.exists():
-            self._initdb()
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
-                          str(self.root / "log.txt"), "-w", "-t", "60", "start",
-                          "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                                "-c fsync=off -c full_page_writes=off -c max_connections=200"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
-
-    def _initdb(self) -> None:
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth=trust", "-E", "UTF8", "--no-sync"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
-
-    def stop(self) -> None:
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
-            check=False,
-            capture_output=True,
-        )
+class PostgresServer(_Server):
+    """The suite's server on loopback (trust auth), with a fresh database per test."""
 
     def create_database(self) -> str:
         name = f"t{os.getpid()}_{next(_counter)}_{int(time.time() * 1000) % 100000}"

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "hemisphere.cli.advise",
     "hemisphere.cli.plan",
     "hemisphere.cli.vault",
+    "hemisphere.cli.lab",
 )
 
 app = command_group(
