@@ -5,6 +5,7 @@ One real server (SQLite, local runtime) and one running sandbox serve the whole 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import time
@@ -15,7 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.services.platform import RunningPlatform, _remove_cgroup_parents, platform_settings
+from tests.services.platform import (
+    RunningPlatform,
+    _remove_cgroup_parents,
+    _runtime_for,
+    observe_sandboxes,
+    platform_settings,
+)
 
 BIG = 2**63  # one past SQLite's and PostgreSQL's largest integer
 HUGE = 2**40  # fits SQLite, overflows PostgreSQL's INTEGER columns
@@ -49,6 +56,8 @@ def ctx() -> Iterator[Ctx]:
     finally:
         http.close()
         p.stop()
+        for wid in observe_sandboxes(data_dir):  # left by a server that died
+            asyncio.run(_runtime_for(data_dir).remove(wid))
         shutil.rmtree(data_dir, ignore_errors=True)
         _remove_cgroup_parents(data_dir)
 

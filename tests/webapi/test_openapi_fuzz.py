@@ -10,6 +10,7 @@ and the terminal (a WebSocket, not in the document)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -26,7 +27,13 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.services.platform import RunningPlatform, _remove_cgroup_parents, platform_settings
+from tests.services.platform import (
+    RunningPlatform,
+    _remove_cgroup_parents,
+    _runtime_for,
+    observe_sandboxes,
+    platform_settings,
+)
 
 # Examples per operation and mode; CI keeps the default, a deeper local run sets the variable.
 EXAMPLES = int(os.environ.get("HEMISPHERE_FUZZ_EXAMPLES", "20"))
@@ -79,6 +86,8 @@ def fuzzer() -> Iterator[Fuzzer]:
         yield f
     finally:
         p.stop()
+        for wid in observe_sandboxes(data_dir):  # left by a server that died
+            asyncio.run(_runtime_for(data_dir).remove(wid))
         shutil.rmtree(data_dir, ignore_errors=True)
         _remove_cgroup_parents(data_dir)
 
