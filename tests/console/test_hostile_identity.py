@@ -1,6 +1,7 @@
 """Issue 10 as a hostile tenant would try it against a real server: login throttle bypass
 (finding 8), session fixation by cookie tossing (finding 6) and cross-tenant enumeration
-(finding 10)."""
+(finding 10). Cookies are sent as raw `Cookie` headers, exactly as a browser holding a tossed
+cookie would send them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import httpx
 import pytest
 
 from hemisphere.identity.throttle import LoginThrottle
+from hemisphere.webapi.auth import PLAIN_SESSION_COOKIE, SESSION_COOKIE, session_cookie_name
+from tests.console.web.conftest import WebClient
 from tests.services.platform import RunningPlatform, platform_settings
 
 # ---- finding 8: login throttle ----------------------------------------------------------------
@@ -109,3 +112,80 @@ def test_a_distributed_attack_locks_only_the_attacking_clients() -> None:
     assert throttle.retry_after("victim@example.com", "victims-laptop") == 0
     now[0] += throttle.window_s + 1
     assert throttle.retry_after("victim@example.com", "bot-1") == 0  # the window forgets
+
+
+# ---- finding 6: session fixation by cookie tossing ----------------------------------------------
+
+
+def _browser_session(p: RunningPlatform, email: str, password: str) -> tuple[str, list[str]]:
+    """Log in through the login form; the session token and the Set-Cookie headers."""
+    web = WebClient(p)
+    try:
+        r = web.login(email, password)
+        assert r.status_code == 303, r.text
+        return web.http.cookies[SESSION_COOKIE], r.headers.get_list("set-cookie")
+    finally:
+        web.close()
+
+
+def _me(p: RunningPlatform, cookie_header: str) -> httpx.Response:
+    return httpx.get(p.base_url + "/api/me", headers={"Cookie": cookie_header}, timeout=10)
+
+
+def test_the_session_cookie_is_host_only_and_secure(platform: RunningPlatform) -> None:
+    assert platform.admin is not None
+    _, set_cookies = _browser_session(platform, platform.admin.email, platform.admin.password)
+    session = next(c for c in set_cookies if c.startswith(f"{SESSION_COOKIE}="))
+    attrs = [a.strip().lower() for a in session.split(";")[1:]]
+    assert SESSION_COOKIE == "__Host-hemisphere_session"
+    assert "secure" in attrs and "path=/" in attrs and "httponly" in attrs
+    assert not any(a.startswith("domain") for a in attrs)
+    # Plain http under a real name cannot keep a Secure cookie: the documented fallback.
+    assert session_cookie_name("https://console.example.com") == SESSION_COOKIE
+    assert session_cookie_name("http://localhost:8080") == SESSION_COOKIE
+    assert session_cookie_name("http://console.example.com") == PLAIN_SESSION_COOKIE
+
+
+def test_a_tossed_cookie_cannot_replace_the_session(platform: RunningPlatform) -> None:
+    victim_email, victim_pw = (
+        f"victim-{secrets.token_hex(3)}@example.com",
+        secrets.token_urlsafe(12),
+    )
+    evil_email, evil_pw = f"evil-{secrets.token_hex(3)}@example.com", secrets.token_urlsafe(12)
+    with platform.client() as admin:
+        admin.create_user(victim_email, victim_pw, "victim")
+        admin.create_user(evil_email, evil_pw, "evil")
+    victim, _ = _browser_session(platform, victim_email, victim_pw)
+    attacker, _ = _browser_session(platform, evil_email, evil_pw)
+    assert _me(platform, f"{SESSION_COOKIE}={victim}").json()["email"] == victim_email
+    # What the browser sends after a preview set `hemisphere_session=<attacker>; Domain=parent`:
+    # the plain name is not the session cookie, so the victim stays the victim.
+    tossed = _me(platform, f"{PLAIN_SESSION_COOKIE}={attacker}; {SESSION_COOKIE}={victim}")
+    assert tossed.json()["email"] == victim_email
+    # Two cookies of the session's own name: nobody is logged in, whichever comes first.
+    for header in (f"{SESSION_COOKIE}={attacker}; {SESSION_COOKIE}={victim}",
+                   f"{SESSION_COOKIE}={victim}; {SESSION_COOKIE}={attacker}"):  # fmt: skip
+        assert _me(platform, header).status_code == 401
+        page = httpx.get(
+            platform.settings.public_url + "/teams", headers={"Cookie": header}, timeout=10
+        )
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        cleared = [c.lower() for c in page.headers.get_list("set-cookie")]
+        assert any(c.startswith(SESSION_COOKIE.lower() + "=") and "max-age=0" in c
+                   for c in cleared), cleared  # fmt: skip
+
+
+def test_an_api_token_is_not_a_session_cookie(platform: RunningPlatform) -> None:
+    _, api_token = platform.new_user("token-in-cookie")
+    assert _me(platform, f"{SESSION_COOKIE}={api_token}").status_code == 401
+    page = httpx.get(
+        platform.settings.public_url + "/teams",
+        headers={"Cookie": f"{SESSION_COOKIE}={api_token}"},
+        timeout=10,
+    )
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    # As a bearer token it still works, of course.
+    r = httpx.get(
+        platform.base_url + "/api/me", headers={"Authorization": f"Bearer {api_token}"}, timeout=10
+    )
+    assert r.status_code == 200

@@ -16,6 +16,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from hemisphere.dc.preview_hosts import parse_preview_host, preview_host, preview_label
 from hemisphere.sdk import models as m
+from hemisphere.webapi.auth import SESSION_COOKIE
 from tests.dc.test_api_workspaces import new_ws, wait_for
 from tests.dc.workspace_apps import start_echo_app, start_in_background
 from tests.services.platform import RunningPlatform
@@ -50,7 +51,7 @@ class Preview:
         if host:
             h["Host"] = host
         if session:
-            h["Cookie"] = f"hemisphere_session={session}"
+            h["Cookie"] = f"{SESSION_COOKIE}={session}"
         try:
             return self.http.request(method, path, headers=h, **kw)
         finally:

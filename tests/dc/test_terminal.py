@@ -158,8 +158,20 @@ def test_who_may_open_a_terminal(running: tuple[RunningPlatform, str, m.Workspac
             wait_for(c, theirs.id, lambda s: s.isRunning)
         with terminal(p, theirs.id, other, session=hello["id"]) as (_, stolen):
             assert stolen["replay"] is False and stolen["id"] != hello["id"]
-    # A session cookie works only from this site's pages (cross-site WebSocket hijacking).
-    cookie = {"Cookie": f"hemisphere_session={token}"}
+    # A session cookie works only from this site's pages (cross-site WebSocket hijacking), and
+    # only with a browser session in it: an API token in the cookie is refused.
+    with connect(
+        ws_url(p, ws.id),
+        additional_headers={"Cookie": f"{SESSION_COOKIE}={token}"},
+        origin=p.settings.public_url,  # type: ignore[arg-type]
+        proxy=None,
+    ) as conn:
+        assert close_code(conn) == 4401
+    assert p.admin is not None
+    web = WebClient(p)
+    assert web.login(p.admin.email, p.admin.password).status_code == 303
+    cookie = {"Cookie": f"{SESSION_COOKIE}={web.http.cookies[SESSION_COOKIE]}"}
+    web.close()
     with pytest.raises(InvalidStatus) as refused:
         connect(
             ws_url(p, ws.id), additional_headers=cookie, origin="http://evil.example", proxy=None

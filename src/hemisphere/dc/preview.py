@@ -46,7 +46,7 @@ from hemisphere.dc.preview_proxy import PreviewProxy, UpstreamUnavailable, forwa
 from hemisphere.dc.preview_tokens import PreviewPass, PreviewSigner, signing_key
 from hemisphere.identity.errors import InvalidCredentials
 from hemisphere.identity.principal import IdentityReader, Principal
-from hemisphere.webapi.auth import SESSION_COOKIE
+from hemisphere.webapi.auth import session_token
 from hemisphere.webapi.problems import problem
 from hemisphere.workspaces.errors import WorkspaceNotFound
 
@@ -315,8 +315,10 @@ class PreviewService:
         addr = parse_preview_host(host, self.preview_domain)
         if addr is None:
             return _page(400, "Not a preview address", f"{host!r} is not a preview host here.")
-        token = request.cookies.get(SESSION_COOKIE)
+        token = session_token(request)  # one session cookie, of a browser session (issue 10)
         who = await self.token_principal(token) if token else None
+        if who is not None and who.token_kind != "session":
+            who = None
         if who is None:
             back = f"{AUTHORIZE_PATH}?{request.url.query}"
             return RedirectResponse(

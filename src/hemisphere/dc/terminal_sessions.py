@@ -6,6 +6,9 @@ not to the connection: a pump task keeps reading the shell's output into a bound
 buffer whether or not a client is attached, and a client that reconnects with the session's id
 within the grace period gets the scrollback replayed and carries on. Only the user who opened a
 session may attach to it, and at most one client is attached at a time (the newest wins).
+A session also remembers how to ask whether its user may still use it (`still_allowed`, set by
+the WebSocket layer): a detached session whose user lost access is ended by the reaper instead of
+waiting out its grace period (issue 10).
 
 No web framework here: `dc/terminal.py` turns WebSocket messages into calls on this module.
 """
@@ -30,6 +33,7 @@ GRACE_S = 300.0
 SCROLLBACK_BYTES = 256 * 1024
 MAX_SESSIONS_PER_USER = 16
 _QUEUE_CHUNKS = 64
+REVOKED_CHECK_S = 5.0  # how often detached sessions are re-checked (attached ones: every batch)
 
 
 class Scrollback:
@@ -94,6 +98,7 @@ class TerminalSession:
         self.detached_at: float | None = time.monotonic()
         self._attached: Attachment | None = None
         self._pump: asyncio.Task[None] | None = None
+        self.still_allowed: Callable[[], Awaitable[bool]] | None = None
 
     def start(self, on_exit: Callable[[TerminalSession], Awaitable[None]]) -> None:
         self._pump = asyncio.create_task(self._run(on_exit), name=f"terminal-{self.id[:8]}")
@@ -199,13 +204,32 @@ class TerminalSessions:
         for session in list(self._sessions.values()):
             await self._close(session)
 
+    async def end(self, session: TerminalSession) -> None:
+        """End the session now (its user lost access): nobody can reattach to the shell."""
+        log.info("terminal session ended", extra={"workspace_id": session.workspace_id})
+        await self._close(session)
+
     async def reap(self) -> None:
-        """Close sessions detached for longer than the grace period."""
+        """Close sessions detached for longer than the grace period, and detached sessions
+        whose user may no longer use them."""
         now = self._clock()
         for session in list(self._sessions.values()):
-            if session.detached_at is not None and now - session.detached_at >= self.grace_s:
+            if session.detached_at is None:
+                continue
+            if now - session.detached_at >= self.grace_s:
                 log.info("terminal session expired", extra={"workspace_id": session.workspace_id})
                 await self._close(session)
+            elif session.still_allowed is not None and not await self._allowed(session):
+                await self.end(session)
+
+    @staticmethod
+    async def _allowed(session: TerminalSession) -> bool:
+        assert session.still_allowed is not None
+        try:
+            return await session.still_allowed()
+        except Exception:  # identity unreachable: keep the session; reattaching is checked anew
+            log.warning("terminal access check failed", exc_info=True)
+            return True
 
     async def _make_room(self, user_id: int) -> None:
         mine = [s for s in self._sessions.values() if s.user_id == user_id]
@@ -235,7 +259,7 @@ class TerminalSessions:
             self._reaper = asyncio.create_task(self._reap_forever(), name="terminal-reaper")
 
     async def _reap_forever(self) -> None:
-        interval = max(0.05, min(self.grace_s / 4, 15.0))
+        interval = max(0.05, min(self.grace_s / 4, REVOKED_CHECK_S))
         while self._sessions:
             await asyncio.sleep(interval)
             await self.reap()

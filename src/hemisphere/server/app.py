@@ -34,6 +34,7 @@ from hemisphere.identity.replica import ReplicaIdentity
 from hemisphere.observability.disk import DataDirDisk
 from hemisphere.server.identity import IdentityWiring
 from hemisphere.webapi.app import create_app
+from hemisphere.webapi.auth import session_cookie_name
 from hemisphere.webapi.clients import parse_networks
 from hemisphere.workspaces.runtime.base import WorkspaceRuntime
 
@@ -119,6 +120,7 @@ def build_app(
     app.state.identity = ReplicaIdentity(db) if wiring.replica else DatabaseIdentity(db)
     wiring.install(app)
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
+    app.state.session_cookie = session_cookie_name(settings.public_url)
     if roles.console:
         assert wiring.signer is not None
         mount_console(

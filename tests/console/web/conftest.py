@@ -20,9 +20,25 @@ class WebClient:
 
     def __init__(self, p: RunningPlatform) -> None:
         self.p = p
-        # The console's own origin: cookies are host-only for "localhost".
-        self.http = httpx.Client(base_url=p.settings.public_url, follow_redirects=False, timeout=30)
+        # The console's own origin: cookies are host-only for "localhost". Like Chromium, which
+        # treats http://localhost as a secure context, keep and send Secure cookies there (the
+        # session cookie is `__Host-`, hence Secure).
+        self.http = httpx.Client(
+            base_url=p.settings.public_url, follow_redirects=False, timeout=30,
+            event_hooks={"request": [self._send_secure_cookies]},
+        )  # fmt: skip
         self.csrf = ""
+
+    def _send_secure_cookies(self, request: httpx.Request) -> None:
+        """Chromium treats http://localhost as a secure context and sends Secure cookies there
+        (the session cookie is `__Host-`, hence Secure); http.cookiejar sends them over https
+        only, so add them the way the browser would."""
+        sent = request.headers.get("cookie", "")
+        names = {part.split("=", 1)[0].strip() for part in sent.split(";") if part.strip()}
+        extra = [f"{c.name}={c.value}" for c in self.http.cookies.jar
+                 if c.secure and c.name not in names]  # fmt: skip
+        if extra:
+            request.headers["cookie"] = "; ".join([sent, *extra] if sent else extra)
 
     def get(self, path: str, **kw: object) -> httpx.Response:
         r = self.http.get(path, **kw)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from hemisphere.webapi.auth import SESSION_COOKIE
 from tests.console.web.conftest import WebClient
 from tests.services.platform import RunningPlatform
 
@@ -36,13 +37,14 @@ def test_session_cookies_and_logout(platform: RunningPlatform) -> None:
     login = web.login(platform.admin.email, platform.admin.password, next_="/admin/plans")
     assert login.status_code == 303 and login.headers["location"] == "/admin/plans"
     cookies = {c.split("=", 1)[0]: c.lower() for c in login.headers.get_list("set-cookie")}
-    session = cookies["hemisphere_session"]
+    session = cookies[SESSION_COOKIE]
     assert "httponly" in session and "samesite=lax" in session and "max-age=43200" in session
-    assert "secure" not in session  # plain http on localhost; https consoles get Secure
+    # __Host-: Secure, Path=/, no Domain (browsers treat http://localhost as a secure context)
+    assert "secure" in session and "path=/" in session and "domain" not in session
     assert (
         "httponly" in cookies["hemisphere_csrf"] and "samesite=strict" in cookies["hemisphere_csrf"]
     )
-    token = web.http.cookies["hemisphere_session"]
+    token = web.http.cookies[SESSION_COOKIE]
     assert web.get("/teams").status_code == 200
     # Session tokens are not listed as the user's API tokens.
     with platform.client() as c:
@@ -54,7 +56,7 @@ def test_session_cookies_and_logout(platform: RunningPlatform) -> None:
     # The old session token is dead everywhere.
     api = httpx.get(f"{platform.base_url}/api/me", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 401
-    web.http.cookies.set("hemisphere_session", token)
+    web.http.cookies.set(SESSION_COOKIE, token)
     again = web.get("/teams")
     assert again.status_code == 303 and again.headers["location"].startswith("/login?next=")
     web.close()
@@ -69,7 +71,7 @@ def test_login_form_needs_its_csrf_token_and_a_safe_next(platform: RunningPlatfo
         {"email": platform.admin.email, "password": platform.admin.password, "csrf_token": "x"},
     )
     assert forged.status_code == 400 and "expired" in forged.text
-    assert "hemisphere_session" not in forged.headers.get("set-cookie", "")
+    assert SESSION_COOKIE not in forged.headers.get("set-cookie", "")
     cross_site = web.post(
         "/login",
         {"email": platform.admin.email, "password": platform.admin.password},

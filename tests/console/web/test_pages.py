@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 
+from hemisphere.webapi.auth import SESSION_COOKIE
 from tests.console.web.conftest import WebClient
 from tests.dc.test_api_workspaces import new_ws, wait_for
 from tests.services.platform import RunningPlatform
@@ -163,7 +164,7 @@ def test_workspace_lifecycle_pages(
     page = web.get(f"/workspaces/{wid}").text
     assert "Stopped" in page and 'id="ws-start"' in page and 'data-workspace="' in page
     assert "two words" in page
-    token = web.http.cookies["hemisphere_session"]
+    token = web.http.cookies[SESSION_COOKIE]
 
     started = web.post(f"/workspaces/{wid}/start", {"back": f"/teams/{team_id}?state=running"})
     assert started.status_code == 303

@@ -19,7 +19,12 @@ from hemisphere.console.web import (
 )
 from hemisphere.console.web.errors import CsrfRejected, LoginRequired
 from hemisphere.console.web.render import STATIC, render
-from hemisphere.console.web.session import WebConfig, optional_user
+from hemisphere.console.web.session import (
+    WebConfig,
+    clear_session,
+    has_duplicate_session,
+    optional_user,
+)
 from hemisphere.sdk.errors import ApiError
 
 
@@ -37,10 +42,15 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
 async def _login_required(request: Request, _: Exception) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     login = "/login?" + urllib.parse.urlencode({"next": target})
+    response: Response
     if request.headers.get("HX-Request"):
         # An htmx poll after the session ended: take the whole page to the login form.
-        return Response(status_code=401, headers={"HX-Redirect": login})
-    return RedirectResponse(login, status_code=303)
+        response = Response(status_code=401, headers={"HX-Redirect": login})
+    else:
+        response = RedirectResponse(login, status_code=303)
+    if has_duplicate_session(request):
+        clear_session(response, request)
+    return response
 
 
 async def _csrf_rejected(request: Request, exc: Exception) -> Response:

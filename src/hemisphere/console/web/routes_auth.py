@@ -14,6 +14,7 @@ from hemisphere.console.web.session import (
     SESSION_TTL,
     CurrentUser,
     clear_session,
+    has_duplicate_session,
     login_csrf,
     optional_user,
     origin_allowed,
@@ -49,6 +50,8 @@ def _login_page(
         error=error, notice=notice,
     )  # fmt: skip
     set_csrf_cookie(response, token, web_config(request).secure)
+    if has_duplicate_session(request):
+        clear_session(response, request)
     return response
 
 
@@ -98,7 +101,7 @@ async def login(request: Request, s: DbSession) -> Response:
     _, token = await ids.issue_token(s, user, "browser session", kind="session", ttl=SESSION_TTL)
     await audit_event(s, request, ids.principal_of(user), "login", "user", user.id, via="browser")
     response = RedirectResponse(safe_next(next_), status_code=303)
-    set_session(response, token, web_config(request).secure)
+    set_session(response, request, token)
     return response
 
 
@@ -107,5 +110,5 @@ async def logout(request: Request, user: CurrentUser, s: DbSession) -> Response:
     await ids.revoke_plaintext(s, user.token)
     await audit_event(s, request, user.principal, "logout", "user", user.principal.user_id)
     response = RedirectResponse("/login?out=1", status_code=303)
-    clear_session(response, web_config(request).secure)
+    clear_session(response, request)
     return response

@@ -1,7 +1,9 @@
 """Browser sessions: cookies, CSRF tokens and the "who is logged in" dependency.
 
 The session cookie holds a session token (identity `issue_token(kind="session", ttl=...)`):
-HttpOnly (scripts never see it), SameSite=Lax, Secure when the console is served over https.
+HttpOnly (scripts never see it), SameSite=Lax, and named `__Host-hemisphere_session` (Secure,
+Path=/, no Domain) on https and on localhost, so no sibling host can plant one; the naming rule,
+the refusal of duplicate cookies and of API tokens in the cookie live in webapi/auth.py.
 Every state-changing request needs the session's CSRF token, sent as the `csrf_token` form field
 (plain forms) or the `X-CSRF-Token` header (htmx, fetch). The token is an HMAC of the session
 token, so it cannot be planted by another page (a subdomain can set cookies for us, it cannot
@@ -24,7 +26,16 @@ from fastapi import Depends, Request, Response
 from hemisphere.console.web.errors import CsrfRejected, LoginRequired
 from hemisphere.identity.errors import InvalidCredentials
 from hemisphere.identity.principal import IdentityReader, Principal
-from hemisphere.webapi.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from hemisphere.webapi.auth import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    PLAIN_SESSION_COOKIE,
+    cookie_name,
+    cookie_secure,
+    require_session_kind,
+    session_cookie_values,
+    session_token,
+)
 
 SESSION_TTL = timedelta(hours=12)
 CSRF_FIELD = "csrf_token"
@@ -87,13 +98,13 @@ def origin_allowed(request: Request) -> bool:
 async def _principal(request: Request, token: str) -> Principal | None:
     reader: IdentityReader = request.app.state.identity
     try:
-        return await reader.principal_for_token(token)
+        return require_session_kind(await reader.principal_for_token(token))
     except InvalidCredentials:
         return None
 
 
 async def optional_user(request: Request) -> WebUser | None:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_token(request)
     if not token:
         return None
     who = await _principal(request, token)
@@ -138,15 +149,30 @@ def set_csrf_cookie(response: Response, value: str, secure: bool) -> None:
     )
 
 
-def set_session(response: Response, token: str, secure: bool) -> None:
+def set_session(response: Response, request: Request, token: str) -> None:
+    name = cookie_name(request)
+    secure = cookie_secure(name) or web_config(request).secure
     max_age = int(SESSION_TTL.total_seconds())
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure,
-        path="/",
+        name, token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/",
     )  # fmt: skip
     set_csrf_cookie(response, csrf_for(token), secure)
 
 
-def clear_session(response: Response, secure: bool) -> None:
-    for name in (SESSION_COOKIE, CSRF_COOKIE):
-        response.delete_cookie(name, path="/", httponly=True, samesite="lax", secure=secure)
+def clear_session(response: Response, request: Request) -> None:
+    """Log the browser out: the session and CSRF cookies of this host, and a plain-named session
+    cookie tossed in for any parent domain of it (we cannot tell which one was used)."""
+    name, secure = cookie_name(request), web_config(request).secure
+    for cookie in (name, CSRF_COOKIE):
+        response.delete_cookie(
+            cookie, path="/", httponly=True, samesite="lax", secure=secure or cookie_secure(cookie)
+        )
+    labels = (request.url.hostname or "").split(".")
+    for i in range(len(labels) - 1):
+        domain = ".".join(labels[i:])
+        response.delete_cookie(PLAIN_SESSION_COOKIE, path="/", domain=domain, secure=secure)
+
+
+def has_duplicate_session(request: Request) -> bool:
+    """Two session cookies: one was planted; the browser is treated as logged out and cleared."""
+    return len(session_cookie_values(request)) > 1
