@@ -59,7 +59,7 @@ def test_admin_pages_escaping_and_focus(
     admin.shot("11-admin-users-phone", phone=True)
 
     admin.goto("/admin/datacenters")
-    expect(page.locator("tr", has_text="local")).to_contain_text("Healthy")
+    expect(page.locator("tr", has_text="local")).to_contain_text("Ready")
     admin.shot("12-admin-datacenters")
     admin.shot("12-admin-datacenters-phone", phone=True)
     admin.goto("/admin/plans")
