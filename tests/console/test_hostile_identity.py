@@ -189,3 +189,29 @@ def test_an_api_token_is_not_a_session_cookie(platform: RunningPlatform) -> None
         platform.base_url + "/api/me", headers={"Authorization": f"Bearer {api_token}"}, timeout=10
     )
     assert r.status_code == 200
+
+
+# ---- finding 10: cross-tenant enumeration -------------------------------------------------------
+
+
+def _add(p: RunningPlatform, token: str, team_id: int, email: str) -> httpx.Response:
+    return httpx.post(
+        f"{p.base_url}/api/teams/{team_id}/members",
+        json={"userEmail": email, "role": 1},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+
+
+def test_adding_a_member_does_not_tell_who_has_an_account(platform: RunningPlatform) -> None:
+    _, owner = platform.new_user("owner")
+    existing, _ = platform.new_user("existing")
+    with platform.client(owner) as c:
+        team = c.create_team("probe", dc=1)
+    known = _add(platform, owner, team.id, existing.email)
+    unknown = _add(platform, owner, team.id, f"nobody-{secrets.token_hex(3)}@example.com")
+    assert (known.status_code, known.content) == (unknown.status_code, unknown.content)
+    assert known.status_code == 200
+    # Cluster admins still get the helpful error.
+    assert platform.admin is not None
+    assert _add(platform, platform.admin.token, team.id, "nobody@example.com").status_code == 400

@@ -229,6 +229,10 @@ async def add_member(
     team_id: m.Id, body: m.MemberAdd, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     mem = await ids.add_member(s, who, team_id, body.userEmail, body.role)
+    if mem is None:  # no such account: answered like a success, recorded for the admins
+        await audit_event(s, request, who, "team.member.add.unknown", "user", None,
+                          team_id=team_id, role=body.role)  # fmt: skip
+        return
     await audit_event(
         s, request, who, "team.member.add", "user", mem.user_id, team_id=team_id, role=mem.role
     )

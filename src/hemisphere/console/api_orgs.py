@@ -44,6 +44,10 @@ async def add_org_member(
     org_id: m.Segment, body: m.OrgMemberAdd, request: Request, who: CurrentPrincipal, s: DbSession
 ) -> None:
     mem = await orgs.add_member(s, who, org_id, body.email, body.role)
+    if mem is None:  # no such account: answered like a success, recorded for the admins
+        await audit_event(s, request, who, "organization.member.add.unknown", "user", None,
+                          organizationId=org_id)  # fmt: skip
+        return
     await audit_event(
         s, request, who, "organization.member.add", "user", mem.user_id,
         organizationId=org_id, role=orgs.OrgRole(mem.role).wire,

@@ -95,11 +95,15 @@ async def list_members(
 
 async def add_member(
     s: AsyncSession, caller: Principal, org_id: str, email: str, role: int | str
-) -> OrgMembership:
+) -> OrgMembership | None:
+    """Add the user with `email`; None when there is none, which only cluster admins are told
+    (as an error); an org admin gets the same answer as for an existing account (issue 10)."""
     org = await admin_org(s, caller, org_id)
     role_value = parse_org_role(role)
     user = await s.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
+        if not caller.is_cluster_admin:
+            return None
         raise InvalidInput(
             f"no user with e-mail {email}; an administrator creates users first (POST /api/users)",
             field="email",

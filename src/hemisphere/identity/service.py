@@ -346,11 +346,16 @@ async def list_members(
 
 async def add_member(
     s: AsyncSession, caller: Principal, team_id: int, email: str, role: int
-) -> TeamMembership:
+) -> TeamMembership | None:
+    """Add the user with `email`; None when there is none. Only cluster admins learn that (an
+    error): to a team admin the answer is the same as for an existing account, so adding members
+    cannot be used to find out who has one (issue 10; pending members come with issue 13)."""
     await admin_team(s, caller, team_id)
     role_value = _role(role)
     user = await s.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
+        if not caller.is_cluster_admin:
+            return None
         raise InvalidInput(
             f"no user with e-mail {email}; an administrator creates users first", field="userEmail"
         )
