@@ -8,7 +8,11 @@ present exactly once, and the last value is never older than the last acknowledg
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -78,6 +82,37 @@ def _count(state: lab.LabState, wid: int, tag: str, users: WriteStream, env: Wri
 def _heal_time(state: lab.LabState, wid: int) -> float:
     with _dc(state) as c:
         return wait_until(lambda: c.set_env(wid, {"PROBE": "1"}) is None, 120, "DC writes again")
+
+
+def test_status_json_names_every_site_process_database_and_link(state: lab.LabState) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hemisphere.cli.main", "lab", "status", "--json", "--name", "f2a"],
+        capture_output=True, text=True, check=True, env=dict(os.environ),
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert [s["name"] for s in report["sites"]] == ["hq", "fra", "par", "vie"]
+    assert all(p["alive"] for s in report["sites"] for p in s["processes"])
+    assert [d["state"] for s in report["sites"] for d in s["databases"]] == ["up"]
+    assert {link["state"] for link in report["links"]} == {"up"} and len(report["links"]) == 9
+    with HemisphereClient(report["console_url"], report["admin"]["token"]) as c:
+        assert c.me().email == report["admin"]["email"]
+
+
+def test_sites_reach_each_other_only_through_the_wan_proxy(state: lab.LabState) -> None:
+    fra, par = state.site("fra"), state.site("par")
+
+    def connect(netns: str, address: str) -> int:
+        probe = f"import socket; socket.create_connection(({address!r}, 8080), timeout=3)"
+        return subprocess.run(["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-c",
+                               probe], capture_output=True).returncode  # fmt: skip
+
+    assert connect(fra.netns, par.address) != 0  # no route from one site to another
+    assert connect(fra.netns, state.site("hq").address) != 0
+    console_link = next(link for link in state.links if link.name == "fra-to-hq-console")
+    host, port = console_link.listen.rsplit(":", 1)
+    probe = f"import socket; socket.create_connection(({host!r}, {port}), timeout=3)"
+    assert subprocess.run(["nsenter", f"--net=/run/netns/{fra.netns}", sys.executable, "-c",
+                           probe]).returncode == 0  # fmt: skip
 
 
 def test_a_cut_dc_central_during_writes(state: lab.LabState, workspace: tuple[int, int]) -> None:
