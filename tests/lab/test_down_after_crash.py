@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from hemisphere import lab
-from tests.lab.harness import EXAMPLES, leftovers
+from hemisphere.sdk import models as m
+from tests.lab.harness import EXAMPLES, admin_client, leftovers, running_lab, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -55,3 +57,25 @@ def _kill_up_then_down(root: Path) -> None:
     lab.down("crash")  # idempotent
     assert leftovers(state) == []
     assert not (root / "crash").exists()
+
+
+def test_down_after_a_dc_was_sigkilled_stops_its_sandboxes() -> None:
+    """A SIGKILLed DC cannot stop its (detached) sandboxes; `lab down` kills them through the
+    runtime's cgroups and removes those."""
+    with running_lab("federated-shared-db.yaml", "orphan") as state:
+        with admin_client(state) as c:
+            team = c.create_team("orphans", 1)
+            ws = c.create_workspace(m.WorkspaceCreate(teamId=team.id, name="left", planId=7,
+                                                      isPrivateRepo=False, replicas=1))  # fmt: skip
+            wait_until(lambda: c.workspace_status(ws.id).state == "running", 120, "running")
+            pid = int(c.execute(ws.id, "nohup sleep 100000 >/dev/null 2>&1 & echo $!").output)
+        lab.kill(state, "fra:dc")
+        fra = state.process("fra", "dc")
+        tag = hashlib.sha256(str(Path(fra.data_dir, "workspaces")).encode()).hexdigest()[:10]
+        group = Path("/sys/fs/cgroup/pids", f"hemisphere-{tag}")
+        # The formula matches the runtime's (dc/app.py): the orphaned sandbox is in it.
+        assert list(group.glob("ws-*/cgroup.procs")), "the sandbox should outlive its DC"
+        assert pid > 0
+    # running_lab's teardown ran `lab down` and checked the namespaces, veths and processes.
+    assert not group.exists()
+    assert not Path(fra.data_dir).exists()
