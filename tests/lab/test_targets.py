@@ -66,3 +66,13 @@ def test_down_of_a_missing_lab_changes_nothing(
     said: list[str] = []
     lab.down("nothing-here", progress=said.append)
     assert said == [f"no lab 'nothing-here' at {tmp_path / 'nothing-here'}: nothing to do"]
+
+
+def test_up_below_a_private_directory_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setenv("HEMISPHERE_LAB_DIR", str(private / "labs"))
+    with pytest.raises(lab.LabHostError, match=rf"{private} is not searchable.*chmod o\+x"):
+        lab.up(EXAMPLES / "federated-shared-db.yaml", "x")

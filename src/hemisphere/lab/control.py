@@ -217,6 +217,7 @@ def up(
             f"--name {lab_name}` removes it"
         )
     directory.mkdir(parents=True, exist_ok=True)
+    _require_traversable(directory)
     # The postgres user and the workspace users traverse it (data dirs below are 0711 too).
     directory.chmod(0o711)
     spec_copy = directory / "spec.yaml"
@@ -259,6 +260,17 @@ def up(
         save_state(state)
         raise
     return state
+
+
+def _require_traversable(directory: Path) -> None:
+    """PostgreSQL (as `postgres`) and workspace users open paths below the lab directory."""
+    for parent in directory.parents:
+        if not parent.stat().st_mode & 0o001:
+            raise LabHostError(
+                f"{parent} is not searchable by other users (mode "
+                f"{oct(parent.stat().st_mode & 0o777)}), but PostgreSQL and the workspaces open "
+                f"files below it: `chmod o+x {parent}` or set HEMISPHERE_LAB_DIR elsewhere"
+            )
 
 
 def _start_wan(state: LabState, progress: Progress) -> None:
