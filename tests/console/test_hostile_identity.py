@@ -215,3 +215,27 @@ def test_adding_a_member_does_not_tell_who_has_an_account(platform: RunningPlatf
     # Cluster admins still get the helpful error.
     assert platform.admin is not None
     assert _add(platform, platform.admin.token, team.id, "nobody@example.com").status_code == 400
+
+
+def test_a_plain_user_sees_no_other_tenants(platform: RunningPlatform) -> None:
+    _, alice = platform.new_user("alice")
+    _, bob = platform.new_user("bob")
+    with platform.client(alice) as a:
+        a.create_team("alice-secret-team", dc=1)
+    assert platform.admin is not None
+    listed = httpx.get(
+        f"{platform.base_url}/api/organizations",
+        headers={"Authorization": f"Bearer {platform.admin.token}"},
+        timeout=10,
+    ).json()
+    default_id = next(o["id"] for o in listed if o["name"] == "default")
+    for token in (alice, bob):
+        headers = {"Authorization": f"Bearer {token}"}
+        orgs = httpx.get(f"{platform.base_url}/api/organizations", headers=headers, timeout=10)
+        assert orgs.status_code == 200 and orgs.json() == []
+        for path in (f"/api/organizations/{default_id}/teams",
+                     f"/api/organizations/{default_id}/members"):  # fmt: skip
+            r = httpx.get(platform.base_url + path, headers=headers, timeout=10)
+            assert r.status_code == 404, (path, r.text)
+    with platform.client(bob) as b:
+        assert b.list_teams() == []

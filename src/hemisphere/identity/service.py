@@ -76,9 +76,8 @@ async def create_user(
         is_cluster_admin=is_cluster_admin,
     )
     s.add(user)
-    await s.flush()
-    org = await ensure_default_org(s)
-    s.add(OrgMembership(organization_id=org.id, user_id=user.id, role=1))
+    # Organization membership is explicit (issue 10): a new user joins no organization, since an
+    # organization's members see its teams and each other's e-mail addresses.
     await s.flush()
     return user
 
@@ -250,10 +249,9 @@ async def create_team(
             f"no data center with id {dc_id}; list them at /api/metadata/datacenters", field="dc"
         )
     if org_id is None:
-        org = await ensure_default_org(s)
-        org_id = org.id
-        if await s.get(OrgMembership, (org_id, caller.user_id)) is None:
-            s.add(OrgMembership(organization_id=org_id, user_id=caller.user_id, role=1))
+        # The default organization holds teams created without one; creating a team does not
+        # make the creator a member of it (that would show them every other team in it).
+        org_id = (await ensure_default_org(s)).id
     elif (
         await s.get(OrgMembership, (org_id, caller.user_id)) is None and not caller.is_cluster_admin
     ):
