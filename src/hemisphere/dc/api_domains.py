@@ -19,6 +19,7 @@ from hemisphere.workspaces.domains import (
     CERT_REQUESTED,
     CERT_WAITS_FOR_VERIFICATION,
     NOT_VERIFIED_YET,
+    DnsLookup,
     DomainChange,
     DomainService,
     DomainView,
@@ -31,7 +32,8 @@ _ONE = "/domain/{domain_name}"
 
 def _domains(request: Request) -> DomainService:
     service: WorkspaceService = request.app.state.dc.service
-    return DomainService(service)
+    servers: tuple[str, ...] = getattr(request.app.state, "dns_servers", ())
+    return DomainService(service, DnsLookup(servers))
 
 
 def _number(v: float | None) -> int | float | None:

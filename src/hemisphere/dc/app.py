@@ -153,6 +153,7 @@ class DcRole:
 
     def mount(self, app: FastAPI) -> None:
         app.state.dc = self.context
+        app.state.dns_servers = self.settings.dns_servers  # domain verification (api_domains)
         app.include_router(api.router)
         app.include_router(api_pipeline.router)
         app.include_router(api_domains.router)

@@ -3,10 +3,11 @@ and route path prefixes of it to the team's workspaces.
 
 A domain belongs to the data center whose API created it (the one whose ingress serves it), so it
 can only route to workspaces of that data center. Team members read domains; team admins change
-them. Verification is a real DNS lookup through the system resolver (`getaddrinfo`): the domain
-must resolve to an address of the data center's host, i.e. carry a CNAME to it or an A record
-with its address. The standard library has no TXT lookup, so the TXT token is published for the
-customer's records but not checked.
+them. Verification is two real DNS lookups (issue 10: pointing a name at us is not owning it):
+`_hemisphere-challenge.<domain>` must carry the domain's TXT token (dnsEntries.txt), looked up with
+dnspython, and the domain must resolve to an address of the data center's host (a CNAME to it or
+an A record with its address). Lookups go to HEMISPHERE_DNS_SERVERS when set, else to the system's
+resolver; the data center's own host name is always resolved by the system (/etc/hosts included).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
+import dns.resolver
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,10 +129,75 @@ async def resolve(host: str, timeout_s: float = RESOLVE_TIMEOUT_S) -> list[str]:
     return sorted(addrs, key=lambda a: (":" in a, a))
 
 
-async def verify_dns(name: str, target: str) -> Verification:
-    """Does `name` resolve to an address of `target` (a CNAME to it, or the same A record)?"""
+CHALLENGE_LABEL = "_hemisphere-challenge"
+
+
+def _nameserver(spec: str) -> dns.nameserver.Do53Nameserver:
+    """'10.0.0.53', '127.0.0.1:5353' or '[::1]:5353'."""
+    host, port = spec, 53
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else 53
+    elif spec.count(":") == 1:
+        host, _, p = spec.partition(":")
+        port = int(p)
+    return dns.nameserver.Do53Nameserver(host, port)
+
+
+class DnsLookup:
+    """TXT and address lookups for verification, against `servers` or the system resolver."""
+
+    def __init__(self, servers: Sequence[str] = (), timeout_s: float = RESOLVE_TIMEOUT_S) -> None:
+        self.servers = tuple(servers)
+        self._resolver = dns.asyncresolver.Resolver(configure=not self.servers)
+        if self.servers:
+            self._resolver.nameservers = [_nameserver(s) for s in self.servers]
+        self._resolver.lifetime = timeout_s
+
+    async def txt(self, name: str) -> list[str]:
+        try:
+            answer = await self._resolver.resolve(name, "TXT", search=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except dns.exception.DNSException as exc:
+            raise ResolveError(str(exc) or type(exc).__name__) from exc
+        return [b"".join(r.strings).decode(errors="replace") for r in answer]
+
+    async def addresses(self, host: str) -> list[str]:
+        if not self.servers:
+            return await resolve(host)
+        found: set[str] = set()
+        failure = "no A or AAAA record"
+        for kind in ("A", "AAAA"):
+            try:
+                answer = await self._resolver.resolve(host, kind, search=False)
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+                continue
+            except dns.exception.DNSException as exc:  # one family failing is not fatal
+                failure = str(exc) or type(exc).__name__
+                continue
+            found.update(r.address for r in answer)
+        if not found:
+            raise ResolveError(failure)
+        return sorted(found, key=lambda a: (":" in a, a))
+
+
+async def verify_dns(name: str, target: str, token: str, lookup: DnsLookup) -> Verification:
+    """Does `name` carry our TXT token and resolve to an address of `target`?"""
+    challenge = f"{CHALLENGE_LABEL}.{name}"
     try:
-        addrs = await resolve(name)
+        values = await lookup.txt(challenge)
+    except ResolveError as exc:
+        return Verification(False, f"the TXT record {challenge} could not be read ({exc})")
+    if token not in values:
+        found = f"found {', '.join(repr(v[:80]) for v in values)}" if values else "none found"
+        return Verification(
+            False,
+            f"create a TXT record {challenge} with the value in dnsEntries.txt ({found}), "
+            "then verify again",
+        )
+    try:
+        addrs = await lookup.addresses(name)
     except ResolveError as exc:
         return Verification(
             False,
@@ -154,8 +224,9 @@ async def verify_dns(name: str, target: str) -> Verification:
 class DomainService:
     """Domain use cases bound to one data center; authorization through the IdentityReader."""
 
-    def __init__(self, workspaces: WorkspaceService) -> None:
+    def __init__(self, workspaces: WorkspaceService, dns_lookup: DnsLookup | None = None) -> None:
         self.workspaces = workspaces
+        self.dns = dns_lookup or DnsLookup()
         self.identity = workspaces.identity
         self.datacenter_id = workspaces.datacenter_id
 
@@ -293,7 +364,7 @@ class DomainService:
         domain = await self.get(s, caller, team_id, name)
         target = dc_host(await self._dc_domain(s))
         # Only reads so far, so waiting for DNS (at most RESOLVE_TIMEOUT_S per name) locks nothing.
-        result = await verify_dns(domain.name, target)
+        result = await verify_dns(domain.name, target, domain.verification_token, self.dns)
         domain.verified, domain.verification_reason = result.verified, result.reason
         if result.verified:
             domain.verified_at = datetime.now(UTC)
