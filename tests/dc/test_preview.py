@@ -3,6 +3,7 @@ browser hand-off from the console session, what the proxied app sees, and WebSoc
 
 from __future__ import annotations
 
+import secrets
 import socket
 import time
 import urllib.parse
@@ -15,8 +16,10 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from hemisphere.dc.preview_hosts import parse_preview_host, preview_host, preview_label
+from hemisphere.sdk import HemisphereClient
 from hemisphere.sdk import models as m
 from hemisphere.webapi.auth import SESSION_COOKIE
+from tests.console.web.conftest import WebClient
 from tests.dc.test_api_workspaces import new_ws, wait_for
 from tests.dc.workspace_apps import start_echo_app, start_in_background
 from tests.services.platform import RunningPlatform
@@ -31,6 +34,26 @@ class Preview:
     def __init__(self, p: RunningPlatform) -> None:
         self.p = p
         self.http = httpx.Client(base_url=p.base_url, follow_redirects=False, timeout=30)
+        # API token -> the same user's browser session: the console's session cookie holds only
+        # browser sessions (an API token there is refused, issue 10), so tests pass the token
+        # they hold and the cookie carries that user's session.
+        self.sessions: dict[str, str] = {}
+
+    def new_user(self, prefix: str) -> str:
+        """A fresh user, logged in both ways; returns the API token (see `sessions`)."""
+        email = f"{prefix}-{secrets.token_hex(4)}@example.com"
+        password = secrets.token_urlsafe(12)
+        with self.p.client() as admin:
+            admin.create_user(email, password, prefix)
+        with HemisphereClient(self.p.base_url) as anon:
+            token = anon.login(email, password).token
+        web = WebClient(self.p)
+        try:
+            assert web.login(email, password).status_code == 303
+            self.sessions[token] = web.http.cookies[SESSION_COOKIE]
+        finally:
+            web.close()
+        return token
 
     def host(self, ws: m.Workspace, port: int) -> str:
         return preview_host(port, ws.name, ws.id, self.p.settings.preview_domain)
@@ -51,7 +74,7 @@ class Preview:
         if host:
             h["Host"] = host
         if session:
-            h["Cookie"] = f"{SESSION_COOKIE}={session}"
+            h["Cookie"] = f"{SESSION_COOKIE}={self.sessions.get(session, session)}"
         try:
             return self.http.request(method, path, headers=h, **kw)
         finally:
@@ -98,7 +121,8 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 15) -> Non
 @pytest.fixture
 def served(platform: RunningPlatform) -> Iterator[tuple[Preview, str, m.Workspace]]:
     """A running workspace with `python3 -m http.server 3000` and the echo app on 3001."""
-    _, token = platform.new_user("dev")
+    pv = Preview(platform)
+    token = pv.new_user("dev")
     with platform.client(token) as c:
         team = c.create_team("web", dc=1)
         ws = c.create_workspace(new_ws(team.id, "site"))
@@ -106,7 +130,6 @@ def served(platform: RunningPlatform) -> Iterator[tuple[Preview, str, m.Workspac
         c.execute(ws.id, "mkdir -p pub && echo hello-preview > pub/index-marker.txt")
         start_in_background(c, ws.id, "python3 -m http.server 3000 --directory pub", 3000)
         start_echo_app(c, ws.id, 3001)
-    pv = Preview(platform)
     try:
         yield pv, token, ws
     finally:
@@ -147,7 +170,7 @@ def test_scripts_use_x_cs_authorization(served: tuple[Preview, str, m.Workspace]
 
 def test_outsiders_get_the_same_404(served: tuple[Preview, str, m.Workspace]) -> None:
     pv, _, ws = served
-    _, stranger = pv.p.new_user("stranger")
+    stranger = pv.new_user("stranger")
     as_stranger = {"X-CS-Authorization": f"Bearer {stranger}"}
     theirs = pv.get(pv.host(ws, 3000), headers=as_stranger)
     missing = pv.get(preview_host(3000, "site", ws.id + 1000, pv.p.settings.preview_domain),
@@ -258,7 +281,7 @@ def test_websockets_pass_through(served: tuple[Preview, str, m.Workspace]) -> No
         dial(additional_headers={"Cookie": f"hemisphere_preview={cookie}"},
              origin="http://evil.example")  # fmt: skip
     assert refused.value.response.status_code == 403
-    _, stranger = pv.p.new_user("stranger")
+    stranger = pv.new_user("stranger")
     with pytest.raises(InvalidStatus) as hidden:
         dial(additional_headers={"X-CS-Authorization": f"Bearer {stranger}"})
     assert hidden.value.response.status_code == 404
@@ -296,4 +319,26 @@ def test_disabling_a_user_ends_their_preview_access(
     eventually(
         lambda: pv.get(host, headers={"Cookie": f"hemisphere_preview={cookie}"}).status_code == 404,
         "the preview cookie of a disabled user to stop working",
+    )
+
+
+def test_removing_a_member_ends_their_preview_access(
+    served: tuple[Preview, str, m.Workspace],
+) -> None:
+    """Issue 10 finding 7 for previews: the proxy re-checks membership per request (through a
+    2 s cache, so the cookie stops working shortly after, not at once)."""
+    pv, owner, ws = served
+    member = pv.new_user("member")
+    with pv.p.client(member) as c:
+        me = c.me()
+    with pv.p.client(owner) as c:
+        c.add_member(ws.teamId, me.email)
+    host = pv.host(ws, 3000)
+    cookie = pv.login_browser(ws, 3000, member)
+    assert pv.get(host, headers={"Cookie": f"hemisphere_preview={cookie}"}).status_code == 200
+    with pv.p.client(owner) as c:
+        c.remove_member(ws.teamId, me.id)
+    eventually(
+        lambda: pv.get(host, headers={"Cookie": f"hemisphere_preview={cookie}"}).status_code == 404,
+        "the preview cookie of a removed member to stop working",
     )
