@@ -140,6 +140,7 @@ class FeedLink:
         self.mode = "pass"
         self.port = free_port()
         self.served_altered = 0
+        self.served_replays = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -152,15 +153,22 @@ class FeedLink:
         mode = self.mode
         if mode == "replay" and request.url.path == "/api/federation/changes":
             params["after"] = "0"
-        async with httpx.AsyncClient(timeout=120) as http:
-            r = await http.request(
-                request.method,
-                self.upstream + request.url.path,
-                params=params,
-                content=await request.body(),
-                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
-            )
+        try:
+            async with httpx.AsyncClient(timeout=120) as http:
+                r = await http.request(
+                    request.method,
+                    self.upstream + request.url.path,
+                    params=params,
+                    content=await request.body(),
+                    headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+                )
+        except httpx.TransportError:
+            # What an ingress answers when no console is behind it.
+            return Response(b"no upstream", status_code=502)
+        if mode == "replay" and request.url.path == "/api/federation/changes":
+            self.served_replays += 1
         body = r.content
+        mode = self.mode  # now: a long-poll may have started before the test switched modes
         if request.url.path == "/api/federation/changes" and r.status_code == 200:
             page = json.loads(body)
             if page["entries"] and mode in ("tamper", "gap"):

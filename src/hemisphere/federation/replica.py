@@ -37,6 +37,7 @@ __all__ = ["FeedPuller", "PullResult", "apply_entries", "read_cursor"]
 log = logging.getLogger("hemisphere.federation.replica")
 
 _CURSOR_ID = 1
+MAX_BACKOFF_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class PullResult:
     applied: int
     cursor: int
     head: int
+    fetched: int = 0
 
 
 async def read_cursor(db: Database) -> int:
@@ -181,15 +183,17 @@ class FeedPuller:
         FEED_LAG.set(max(0, head - cursor))
         result = await apply_entries(self.db, self.trusted, entries)
         FEED_LAG.set(max(0, head - result.cursor))
-        return PullResult(result.applied, result.cursor, head)
+        return PullResult(result.applied, result.cursor, head, len(entries))
 
     async def run(self) -> None:
         delay = self.backoff_s
         while True:
             try:
-                await self.step()
+                result = await self.step()
                 delay = self.backoff_s
-                continue
+                if result.applied or not result.fetched:
+                    continue
+                # A page of nothing new (a replay): do not spin on it.
             except FeedRejected as exc:
                 log.error("identity feed entry refused, not applied", extra={"reason": exc.reason})
             except _Raced:
@@ -206,4 +210,4 @@ class FeedPuller:
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("identity feed not applied", extra={"error": repr(exc)})
             await asyncio.sleep(delay)
-            delay = min(max(delay * 2, self.backoff_s), 30.0)
+            delay = min(max(delay * 2, self.backoff_s), MAX_BACKOFF_S)

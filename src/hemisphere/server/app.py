@@ -95,6 +95,9 @@ def build_app(
                 await snapshot_if_empty(s)
             elif await s.get(Datacenter, settings.datacenter_id) is None:
                 await register_datacenters(s, settings, only=settings.datacenter_id)
+            if wiring.replica:
+                # A DC with its own database needs the plan and image catalog the console seeds.
+                await ensure_catalog(s)
         if dc_role is not None:
             await dc_role.start()
         await wiring.start()

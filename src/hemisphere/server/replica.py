@@ -107,6 +107,9 @@ def _router(console_url: str, http: httpx.AsyncClient) -> APIRouter:
         except httpx.HTTPError as exc:
             log.warning("identity write not forwarded", extra={"error": repr(exc)})
             raise _unreachable(console_url, type(exc).__name__) from None
+        if r.status_code in (502, 503, 504):
+            # What an ingress or load balancer says when no console is behind it.
+            raise _unreachable(console_url, f"it answered HTTP {r.status_code}")
         passed: dict[str, Any] = {
             k: v for k, v in r.headers.items() if k.lower() in ("content-type", "retry-after")
         }
