@@ -265,6 +265,14 @@ class Settings:
             if at and ":" not in userinfo:
                 url = f"{scheme}://{userinfo}:{quote(self.database_password, safe='')}@{hostpart}"
                 object.__setattr__(self, "database_url", url)
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"HEMISPHERE_TRUSTED_PROXIES: {cidr!r} is not an address or CIDR range "
+                    "(e.g. 10.0.0.0/8,127.0.0.1)"
+                ) from None
         if self.identity_mode not in ("shared-database", "replica"):
             raise ConfigError(
                 f"HEMISPHERE_IDENTITY_MODE={self.identity_mode!r}: use 'shared-database' or "
@@ -295,19 +303,6 @@ class Settings:
     def workspaces_dir(self) -> Path:
         return self.data_dir / "workspaces"
 
-        for cidr in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ConfigError(
-                    f"HEMISPHERE_TRUSTED_PROXIES: {cidr!r} is not an address or CIDR range "
-                    "(e.g. 10.0.0.0/8,127.0.0.1)"
-                ) from None
-        if self.identity_mode not in ("shared-database", "replica"):
-            raise ConfigError(
-                f"HEMISPHERE_IDENTITY_MODE={self.identity_mode!r}: use 'shared-database' or "
-                "'replica'"
-            )
     @property
     def signing_key_file(self) -> Path:
         """The console's signing key when HEMISPHERE_SIGNING_PRIVATE_KEY is unset (embedded)."""
