@@ -24,14 +24,6 @@ __all__ = ["RoleLaunch", "site_roles"]
 
 _COMPONENT = "app.kubernetes.io/name"
 
-# Variables a role's code needs that the render does not give it yet, each with the secret it
-# comes from. Known gap (reported, issue 9): a replica DC pulls the change feed with its
-# agent's token, but the rendered dc Deployment carries HEMISPHERE_AGENT_TOKEN only for the
-# agent. Delete a row once installer/render/platform.py renders it.
-_RENDER_GAPS: dict[tuple[str, str], tuple[str, str]] = {
-    ("dc", "HEMISPHERE_AGENT_TOKEN"): ("hemisphere-agent", "token"),
-}
-
 
 @dataclass(frozen=True)
 class RoleLaunch:
@@ -164,9 +156,6 @@ def site_roles(
         role = deployment["metadata"]["labels"][_COMPONENT]
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = _resolve_env(container, config_maps, secrets)
-        for (gap_role, variable), (secret, key) in _RENDER_GAPS.items():
-            if gap_role == role and variable not in env and key in secrets.get(secret, {}):
-                env[variable] = secrets[secret][key]
         mount_paths, files = _mounted_files(deployment, secrets, site_dir)
         for name, value in list(env.items()):
             for mount, target in mount_paths.items():

@@ -323,6 +323,9 @@ def _datacenter(spec: InstallSpec, dc: Datacenter) -> list[Manifest]:
     if dc.storage.ceph.filesystem:
         config["HEMISPHERE_FILE_STORAGE_CLASS"] = FILE_STORAGE_CLASS
     env = [*db_secret, _secret_env("HEMISPHERE_SIGNING_PUBLIC_KEY", SIGNING_SECRET, "public-key")]
+    if not spec.shares_database:
+        # A DC with its own database pulls the identity change feed itself, with its agent token.
+        env.append(_secret_env("HEMISPHERE_AGENT_TOKEN", AGENT_SECRET, "token"))
     kubernetes_runtime = dc.runtime == "kubernetes"
     out = [
         _config_map(dc.name, _DC, config),
