@@ -12,15 +12,13 @@ from hemisphere.db.models import Datacenter, User
 from hemisphere.db.models import Organization as OrgRow
 from hemisphere.db.models import Team as TeamRow
 from hemisphere.identity import service as ids
-from hemisphere.identity.errors import InvalidCredentials
 from hemisphere.identity.principal import TeamRole
-from hemisphere.identity.throttle import LoginThrottle
 from hemisphere.observability import audit
 from hemisphere.sdk import models as m
 from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CurrentPrincipal
-from hemisphere.webapi.clients import client_address
 from hemisphere.webapi.deps import DbSession, as_utc
+from hemisphere.webapi.login import LoginThrottled, authenticate_throttled
 from hemisphere.webapi.problems import ApiProblem
 
 router = APIRouter(prefix="/api")
@@ -53,21 +51,10 @@ def user_out(u: User) -> m.UserInfo:
 
 @router.post("/auth/login", response_model=m.TokenCreated, tags=["auth"])
 async def login(body: m.LoginRequest, request: Request, s: DbSession) -> m.TokenCreated:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    keys = (body.email, client_address(request))
-    wait = throttle.retry_after(*keys)
-    if wait > 0:
-        raise ApiProblem(
-            429,
-            f"too many failed logins; try again in {int(wait) + 1} seconds",
-            {"Retry-After": str(int(wait) + 1)},
-        )
     try:
-        user = await ids.authenticate(s, body.email, body.password)
-    except InvalidCredentials:
-        throttle.failed(*keys)
-        raise
-    throttle.succeeded(*keys)
+        user = await authenticate_throttled(request, s, body.email, body.password)
+    except LoginThrottled as exc:
+        raise ApiProblem(429, str(exc), {"Retry-After": str(exc.seconds)}) from None
     row, token = await ids.issue_token(s, user, body.tokenName)
     who = ids.principal_of(user)
     await audit_event(s, request, who, "login", "user", user.id)

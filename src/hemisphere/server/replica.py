@@ -22,12 +22,11 @@ from fastapi.routing import APIRoute
 
 from hemisphere.console import api as console_api
 from hemisphere.console import api_orgs
-from hemisphere.identity import service as ids
-from hemisphere.identity.errors import InvalidCredentials
 from hemisphere.identity.replica import LOCAL_TOKEN_PREFIX, issue_local_token
 from hemisphere.identity.throttle import LoginThrottle
 from hemisphere.sdk import models as m
 from hemisphere.webapi.deps import DbSession
+from hemisphere.webapi.login import LoginThrottled, authenticate_throttled
 from hemisphere.webapi.problems import ApiProblem
 
 __all__ = ["identity_write_routes", "mount_replica_identity"]
@@ -67,22 +66,10 @@ def _router(console_url: str, http: httpx.AsyncClient) -> APIRouter:
 
     @router.post(LOGIN_PATH, response_model=m.TokenCreated, tags=["auth"])
     async def login(body: m.LoginRequest, request: Request, s: DbSession) -> m.TokenCreated:
-        throttle: LoginThrottle = request.app.state.login_throttle
-        client = request.client.host if request.client else "unknown"
-        keys = (f"email:{body.email.lower()}", f"ip:{client}")
-        wait = throttle.retry_after(*keys)
-        if wait > 0:
-            raise ApiProblem(
-                429,
-                f"too many failed logins; try again in {int(wait) + 1} seconds",
-                {"Retry-After": str(int(wait) + 1)},
-            )
         try:
-            user = await ids.authenticate(s, body.email, body.password)
-        except InvalidCredentials:
-            throttle.failed(*keys)
-            raise
-        throttle.succeeded(*keys)
+            user = await authenticate_throttled(request, s, body.email, body.password)
+        except LoginThrottled as exc:
+            raise ApiProblem(429, str(exc), {"Retry-After": str(exc.seconds)}) from None
         row, token = await issue_local_token(s, user)
         return m.TokenCreated(id=row.id, name=body.tokenName, token=token, userId=user.id)
 

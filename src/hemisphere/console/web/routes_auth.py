@@ -25,11 +25,10 @@ from hemisphere.console.web.session import (
 )
 from hemisphere.identity import service as ids
 from hemisphere.identity.errors import InvalidCredentials
-from hemisphere.identity.throttle import LoginThrottle
 from hemisphere.webapi.audit import audit_event
 from hemisphere.webapi.auth import CSRF_COOKIE
-from hemisphere.webapi.clients import client_address
 from hemisphere.webapi.deps import DbSession
+from hemisphere.webapi.login import LoginThrottled, authenticate_throttled
 
 router = APIRouter(include_in_schema=False)
 
@@ -83,21 +82,16 @@ async def login(request: Request, s: DbSession) -> Response:
             request, status=400, next_=next_, email=email,
             error="Enter your e-mail address and your password.",
         )  # fmt: skip
-    throttle: LoginThrottle = request.app.state.login_throttle
-    keys = (email, client_address(request))
-    wait = throttle.retry_after(*keys)
-    if wait > 0:
+    try:
+        user = await authenticate_throttled(request, s, email, password)
+    except LoginThrottled as exc:
         return _login_page(
             request, status=429, next_=next_, email=email,
-            error=f"Too many failed logins. Try again in {int(wait) + 1} seconds.",
+            error=f"Too many failed logins. Try again in {exc.seconds} seconds.",
         )  # fmt: skip
-    try:
-        user = await ids.authenticate(s, email, password)
     except InvalidCredentials as exc:
-        throttle.failed(*keys)
         message = exc.message[:1].upper() + exc.message[1:]
         return _login_page(request, status=401, next_=next_, email=email, error=f"{message}.")
-    throttle.succeeded(*keys)
     _, token = await ids.issue_token(s, user, "browser session", kind="session", ttl=SESSION_TTL)
     await audit_event(s, request, ids.principal_of(user), "login", "user", user.id, via="browser")
     response = RedirectResponse(safe_next(next_), status_code=303)
