@@ -101,3 +101,25 @@ def test_console_signed_assertion_authenticates_at_the_dc(fed: Federation) -> No
     assert "data center" in r.json()["detail"]
     unknown_user = issue_assertion(fed.key, key_id=kid, user_id=999_999, datacenter_id=DC_ID)
     assert httpx.get(fed.dc.url + "/api/me", headers={HEADER: unknown_user}).status_code == 401
+
+
+def test_dc_login_is_throttled_like_the_console(fed: Federation) -> None:
+    """A replica DC's login door shares the console's throttle rules: e-mail spellings are one
+    account and a forged X-Forwarded-For from an untrusted peer is not a new client. (Last in
+    the module: it uses up this client's failure budget at the DC.)"""
+    _, email, _ = _user(fed, "carol")
+    fed.wait_caught_up()
+    assert fed.dc is not None
+    statuses = []
+    with httpx.Client(base_url=fed.dc.url, timeout=10) as http:
+        for i in range(12):
+            spelled = f"  {email.upper() if i % 2 else email}  "
+            r = http.post(
+                "/api/auth/login",
+                json={"email": spelled, "password": "wrong", "tokenName": "t"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            )
+            statuses.append(r.status_code)
+    assert set(statuses[:5]) == {401}
+    assert 429 in statuses, statuses
+    assert statuses[-1] == 429
