@@ -9,6 +9,7 @@ subresources and real websocket streams, but what answers is a host process, not
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -149,6 +150,34 @@ async def test_lifecycle_create_start_stop_start_remove(
     await runtime.remove(11)  # idempotent
     for kind in ("pods", "pvc", "svc"):
         assert _names(cluster, kind, 11) == []
+
+
+async def test_git_credentials_live_in_a_secret_never_in_the_pod(
+    runtime: KubernetesRuntime, cluster: KubeCluster
+) -> None:
+    """A gitUrl's password reaches the clone through a Secret and git's credential protocol:
+    the Pod spec (stored in the API server, readable by anyone who may list Pods) names the
+    Secret, never the value."""
+    planted = "planted-" + os.urandom(6).hex()
+    s = replace(spec(13), git_url=f"https://alice:{planted}@git.example.com/team/app.git")
+    await runtime.provision(s)
+    await runtime.start(s)
+    with cluster.client() as c:
+        pod = c.get(f"/api/v1/namespaces/{NS}/pods/ws-13").json()
+        secret = c.get(f"/api/v1/namespaces/{NS}/secrets/ws-13-git").json()
+    assert planted not in json.dumps(pod)
+    clone = pod["spec"]["initContainers"][0]
+    assert "https://git.example.com/team/app.git" in clone["command"][-1]
+    refs = {e["name"]: e.get("valueFrom") for e in clone["env"]}
+    assert refs["HEMISPHERE_GIT_PASSWORD"] == {
+        "secretKeyRef": {"name": "ws-13-git", "key": "password"}
+    }
+    assert base64.b64decode(secret["data"]["password"]).decode() == planted
+    assert base64.b64decode(secret["data"]["username"]).decode() == "alice"
+
+    await runtime.remove(13)
+    await _until(runtime, 13, None)
+    assert _names(cluster, "secrets", 13) == []
 
 
 async def test_a_changed_spec_replaces_the_sandbox(runtime: KubernetesRuntime) -> None:

@@ -47,6 +47,12 @@ from hemisphere.installer.live.streams import (
     open_pod_terminal,
     port_forward,
 )
+from hemisphere.workspaces.git_urls import (
+    CREDENTIAL_HELPER,
+    GIT_PASSWORD_ENV,
+    GIT_USERNAME_ENV,
+    split_credentials,
+)
 from hemisphere.workspaces.runtime.base import (
     ExecResult,
     Observed,
@@ -105,6 +111,11 @@ def pod_name(workspace_id: int) -> str:
 
 def claim_name(workspace_id: int) -> str:
     return f"ws-{workspace_id}-home"
+
+
+def git_secret_name(workspace_id: int) -> str:
+    """The Secret holding a gitUrl's credentials: the Pod spec names it, never the values."""
+    return f"ws-{workspace_id}-git"
 
 
 def _labels(spec: SandboxSpec | None, workspace_id: int) -> dict[str, str]:
@@ -207,6 +218,23 @@ class KubernetesRuntime:
             },
         }
 
+    def git_secret_manifest(self, spec: SandboxSpec) -> Obj | None:
+        """The clone's credentials as a Secret, or None when the gitUrl carries none."""
+        _, credentials = split_credentials(spec.git_url or "")
+        if credentials is None:
+            return None
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": git_secret_name(spec.workspace_id),
+                "namespace": self.config.namespace,
+                "labels": _labels(spec, spec.workspace_id),
+            },
+            "stringData": {"username": credentials[0], "password": credentials[1]},
+        }
+
     def service_manifest(self, spec: SandboxSpec) -> Obj:
         return {
             "apiVersion": "v1",
@@ -265,19 +293,41 @@ class KubernetesRuntime:
             ],
         }
         if spec.git_url:
+            url, credentials = split_credentials(spec.git_url)
             ref = f" --branch {shlex.quote(spec.git_ref)}" if spec.git_ref else ""
             script = (
                 f"[ -d {HOME}/app/.git ] || "
-                f"(rm -rf {HOME}/app.partial && git clone{ref} -- {shlex.quote(spec.git_url)} "
+                f"(rm -rf {HOME}/app.partial && git clone{ref} -- {shlex.quote(url)} "
                 f"{HOME}/app.partial && mv {HOME}/app.partial {HOME}/app)"
             )
+            clone_env: list[Obj] = [
+                {"name": "HOME", "value": HOME},
+                {"name": "GIT_TERMINAL_PROMPT", "value": "0"},
+            ]
+            if credentials is not None:
+                secret = git_secret_name(spec.workspace_id)
+                clone_env += [
+                    {"name": "GIT_CONFIG_COUNT", "value": "1"},
+                    {"name": "GIT_CONFIG_KEY_0", "value": "credential.helper"},
+                    {"name": "GIT_CONFIG_VALUE_0", "value": CREDENTIAL_HELPER},
+                    *(
+                        {
+                            "name": variable,
+                            "valueFrom": {"secretKeyRef": {"name": secret, "key": key}},
+                        }
+                        for variable, key in (
+                            (GIT_USERNAME_ENV, "username"),
+                            (GIT_PASSWORD_ENV, "password"),
+                        )
+                    ),
+                ]
             pod_spec["initContainers"] = [
                 {
                     "name": "clone",
                     "image": c.git_image,
                     "imagePullPolicy": c.image_pull_policy,
                     "command": ["/bin/sh", "-c", script],
-                    "env": [{"name": "HOME", "value": HOME}],
+                    "env": clone_env,
                     "volumeMounts": home_mount,
                 }
             ]
@@ -343,6 +393,8 @@ class KubernetesRuntime:
             await self._ensure_namespace()
             await self.client.apply(self.claim_manifest(spec))
             await self.client.apply(self.service_manifest(spec))
+            if (secret := self.git_secret_manifest(spec)) is not None:
+                await self.client.apply(secret)
         except LiveError as exc:
             raise _translate(exc, f"provisioning workspace {spec.workspace_id}") from exc
 
@@ -416,6 +468,7 @@ class KubernetesRuntime:
             await self.client.delete("v1", "Pod", pod_name(workspace_id), ns)
             await self.client.delete("v1", "Service", pod_name(workspace_id), ns)
             await self.client.delete("v1", "PersistentVolumeClaim", claim_name(workspace_id), ns)
+            await self.client.delete("v1", "Secret", git_secret_name(workspace_id), ns)
         except LiveError as exc:
             raise _translate(exc, f"removing workspace {workspace_id}") from exc
 

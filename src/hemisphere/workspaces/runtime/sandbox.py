@@ -33,11 +33,16 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hemisphere.workspaces.git_urls import (
+    CREDENTIAL_HELPER,
+    GIT_PASSWORD_ENV,
+    GIT_USERNAME_ENV,
+    split_credentials,
+)
 from hemisphere.workspaces.runtime.inside import ENV_FILE, launch_argv, payload
 
 SANDBOX_HOME = "/home/user"
@@ -256,12 +261,6 @@ _CLONE_SCRIPT = (
     'git clone --quiet -- "$1" "$HOME" && '
     'if [ -n "$2" ]; then git -C "$HOME" checkout --quiet "$2" --; fi'
 )
-# Credentials of a gitUrl reach git through its credential protocol, from the environment of the
-# clone's own processes: never on a command line, which `ps` shows every user of the host.
-_CREDENTIAL_HELPER = (
-    '!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
-    '"$HEMISPHERE_GIT_USERNAME" "$HEMISPHERE_GIT_PASSWORD"; }; f'
-)
 
 
 def clone_argv(user: SandboxUser, target: Path, request_fd: int) -> list[str]:
@@ -291,8 +290,7 @@ def clone_request(
     """The `inside.payload` of a clone: the URL without its userinfo on git's command line, the
     user name and password (percent-decoded) in the environment for the credential helper.
     `git_config` are settings for git (workspaces/egress.py pins the checked address)."""
-    parts = urllib.parse.urlsplit(url)
-    userinfo, _, host = parts.netloc.rpartition("@")
+    bare, credentials = split_credentials(url)
     env = {
         "HOME": SANDBOX_HOME,
         "PATH": DEFAULT_PATH,
@@ -303,18 +301,14 @@ def clone_request(
         "GIT_ALLOW_PROTOCOL": "http:https",
     }
     config = dict(git_config or {})
-    if userinfo:
-        username, _, password = userinfo.partition(":")
-        config["credential.helper"] = _CREDENTIAL_HELPER
-        env |= {
-            "HEMISPHERE_GIT_USERNAME": urllib.parse.unquote(username),
-            "HEMISPHERE_GIT_PASSWORD": urllib.parse.unquote(password),
-        }
+    if credentials is not None:
+        # Never on a command line, which `ps` shows every user of the host.
+        config["credential.helper"] = CREDENTIAL_HELPER
+        env |= {GIT_USERNAME_ENV: credentials[0], GIT_PASSWORD_ENV: credentials[1]}
     for i, (key, value) in enumerate(config.items()):
         env |= {f"GIT_CONFIG_KEY_{i}": key, f"GIT_CONFIG_VALUE_{i}": value}
     if config:
         env["GIT_CONFIG_COUNT"] = str(len(config))
-    bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
     return payload(
         env=env,
         call_env={},
