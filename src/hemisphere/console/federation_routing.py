@@ -18,6 +18,7 @@ browser terminal) are not forwarded: a terminal is opened at the DC's own URL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -290,13 +291,12 @@ class WorkspaceRouter:
                     ],
                 }
             )
-            try:
+            # The DC going away mid-answer ends the body with what was sent so far.
+            with contextlib.suppress(httpx.HTTPError):
                 async for chunk in resp.aiter_raw():
                     await call.send(
                         {"type": "http.response.body", "body": chunk, "more_body": True}
                     )
-            except httpx.HTTPError:
-                pass  # the DC went away mid-answer: end what we sent
             await call.send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await resp.aclose()
